@@ -1,0 +1,46 @@
+# haltfleet: the README's two commands are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/haltfleet
+LABDIR  ?= /var/lib/haltfleet-lab
+
+.PHONY: all build deps vet test test-short demo e2e lab-down idle clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/haltfleet
+
+deps:
+	scripts/deps
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# Every test, real sshd, namespaces and the VM lab included (root needed; in CI a missing
+# prerequisite fails instead of skipping).
+test: vet
+	$(GO) test -race -timeout 80m ./...
+
+# Unit tests only (no root, no VMs).
+test-short:
+	$(GO) test -short ./...
+
+# Builds the lab (Debian 12 VMs under qemu), runs `haltfleet up` on it and prints the probes.
+demo: deps build
+	$(BIN) lab up --dir $(LABDIR)
+	$(BIN) up -i $(LABDIR)/hosts.yml --yes
+
+# The end-to-end proof for all four init systems.
+e2e: deps
+	HALTFLEET_E2E_INITS=systemd,sysvinit,openrc,runit,networkd $(GO) test -timeout 80m -run TestE2E -v ./e2e/
+
+lab-down: build
+	$(BIN) lab down --dir $(LABDIR)
+
+# Rebuilds the idle init binaries embedded in the haltfleet binary.
+idle:
+	$(GO) generate ./tasks/idle/
+
+clean:
+	rm -rf bin
