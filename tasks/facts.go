@@ -15,10 +15,14 @@ const (
 type Facts struct {
 	Host    string `json:"host"`
 	Distro  Distro `json:"distro"`
-	Kernel  string `json:"kernel"` // uname -r
-	Arch    string `json:"arch"`   // GOARCH spelling: amd64, arm64, 386, arm, ...
-	Init    string `json:"init"`   // one of the Init* constants
-	PID1    string `json:"pid1"`   // /proc/1/comm
+	Kernel  string `json:"kernel"`  // uname -r
+	Arch    string `json:"arch"`    // GOARCH spelling: amd64, arm64, 386, arm, ...
+	Machine string `json:"machine"` // uname -m as the host printed it
+	Init    string `json:"init"`    // one of the Init* constants
+	// InitBase is the init running as PID 1 underneath OpenRC (sysvinit, busybox or
+	// openrc for openrc-init); the halt recipe differs. Empty for the other inits.
+	InitBase string `json:"init_base,omitempty"`
+	PID1     string `json:"pid1"` // /proc/1/comm
 	// Container is "" on bare metal or a VM, else the container type (lxc, docker, podman, systemd-nspawn, ...).
 	Container string   `json:"container,omitempty"`
 	Firewall  Firewall `json:"firewall"`
