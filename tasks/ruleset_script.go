@@ -1,0 +1,84 @@
+package tasks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/haltfleet/haltfleet/runner"
+)
+
+// RunDir is where haltfleet keeps its runtime state on a host: the lock, the dead-man timer
+// and the rollback ruleset. It lives in /run so nothing survives a reboot. Tests point it
+// elsewhere (set it before use; it is read, never written, by this package).
+var RunDir = "/run/haltfleet"
+
+// nonce returns a random token for markers and temp names, so that neither ruleset text
+// nor a concurrent run can collide with them.
+func nonce() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// sectioned is a shell script whose output is split into named sections, so that one round
+// trip can return several files and command outputs without any of them being able to fake
+// a boundary (the marker carries a fresh nonce).
+type sectioned struct {
+	marker string
+	sb     strings.Builder
+}
+
+func newSectioned() *sectioned {
+	s := &sectioned{marker: "HFSECTION-" + nonce()}
+	// The leading newline puts the marker at a line start whatever came before; parse
+	// removes it again, so section contents stay byte-exact.
+	s.sb.WriteString("mark() { printf '\\n%s %s\\n' " + s.marker + " \"$1\"; }\n")
+	return s
+}
+
+func (s *sectioned) line(cmd string) { s.sb.WriteString(cmd + "\n") }
+
+func (s *sectioned) script() string { return s.sb.String() }
+
+// parse splits stdout into sections. Output before the first marker is ignored.
+func (s *sectioned) parse(stdout []byte) map[string]string {
+	out := map[string]string{}
+	parts := strings.Split(string(stdout), "\n"+s.marker+" ")
+	for _, p := range parts[1:] {
+		name, body, _ := strings.Cut(p, "\n")
+		out[name] = body
+	}
+	// Each body but the last is followed by the newline mark() printed before the marker.
+	for i, p := range parts[1:] {
+		name, _, _ := strings.Cut(p, "\n")
+		if i < len(parts)-2 {
+			out[name] = strings.TrimSuffix(out[name], "\n")
+		}
+	}
+	return out
+}
+
+// exec runs the script with sudo and returns its sections, the exit code and stderr.
+// A non-zero exit is not an error here: callers map script exit codes to meanings.
+func (s *sectioned) exec(ctx context.Context, r runner.Runner, stdin io.Reader) (map[string]string, int, string, error) {
+	res, err := r.Exec(ctx, runner.Cmd{Command: s.script(), Stdin: stdin, Sudo: true})
+	var ce *runner.CommandError
+	if err != nil && !errors.As(err, &ce) {
+		return nil, 0, "", err
+	}
+	stderr := strings.TrimSpace(string(res.Stderr))
+	code := res.ExitCode
+	if ce != nil {
+		code = ce.ExitCode
+		if stderr == "" {
+			stderr = ce.Stderr
+		}
+	}
+	return s.parse(res.Stdout), code, stderr, nil
+}
