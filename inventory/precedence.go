@@ -1,0 +1,123 @@
+package inventory
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// finish applies Ansible's reconcile_inventory rules, then merges variables.
+func (b *builder) finish() (*Inventory, error) {
+	if b.failed() {
+		return nil, errors.Join(b.errs...)
+	}
+	// Every group without a parent hangs under "all".
+	for _, gd := range b.groups {
+		if gd.g.Name != "all" && len(gd.g.parents) == 0 {
+			b.addChild("all", gd.g.Name, nil, nil)
+		}
+	}
+	if b.failed() {
+		return nil, errors.Join(b.errs...)
+	}
+	b.depths()
+	ungrouped := b.byName["ungrouped"].g
+	for _, h := range b.inv.Hosts {
+		hd := b.hosts[h.Name]
+		in := b.ancestors(hd.direct)
+		others := len(in) - boolInt(in["all"]) - boolInt(in["ungrouped"])
+		switch {
+		case in["ungrouped"] && others > 0:
+			// Listed under ungrouped and elsewhere: Ansible drops it from ungrouped.
+			ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(n string) bool { return n == h.Name })
+			delete(in, "ungrouped")
+		case others == 0 && !in["ungrouped"]:
+			ungrouped.Hosts = append(ungrouped.Hosts, h.Name)
+			in["ungrouped"], in["all"] = true, true
+		}
+		h.Groups = b.precedence(slices.Collect(maps.Keys(in)))
+		b.merge(hd)
+	}
+	b.checkProbes()
+	if b.failed() {
+		return nil, errors.Join(b.errs...)
+	}
+	return b.inv, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// depths sets each group's depth to its longest path from "all", which is how
+// Ansible's add_child_group leaves it.
+func (b *builder) depths() {
+	memo := map[string]int{}
+	var depth func(string) int
+	depth = func(name string) int {
+		if d, ok := memo[name]; ok {
+			return d
+		}
+		d := 0
+		for _, p := range b.byName[name].g.parents {
+			d = max(d, depth(p)+1)
+		}
+		memo[name] = d
+		return d
+	}
+	for _, gd := range b.groups {
+		gd.g.Depth = depth(gd.g.Name)
+	}
+}
+
+// ancestors returns the groups and all their ancestors.
+func (b *builder) ancestors(groups []string) map[string]bool {
+	in := map[string]bool{}
+	stack := slices.Clone(groups)
+	for len(stack) > 0 {
+		g := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !in[g] {
+			in[g] = true
+			stack = append(stack, b.byName[g].g.parents...)
+		}
+	}
+	return in
+}
+
+// precedence sorts groups as Ansible's sort_groups does: by depth, then
+// ansible_group_priority, then name, so later entries override earlier ones.
+func (b *builder) precedence(groups []string) []string {
+	slices.SortFunc(groups, func(x, y string) int {
+		gx, gy := b.byName[x].g, b.byName[y].g
+		if gx.Depth != gy.Depth {
+			return gx.Depth - gy.Depth
+		}
+		if gx.Priority != gy.Priority {
+			return gx.Priority - gy.Priority
+		}
+		return strings.Compare(x, y)
+	})
+	return groups
+}
+
+// merge computes a host's vars: its groups in precedence order, then its own.
+func (b *builder) merge(hd *hostDef) {
+	h := hd.h
+	h.Vars, h.VarPos = map[string]any{}, map[string]Pos{}
+	settings := map[string]setting{}
+	for _, g := range h.Groups {
+		gd := b.byName[g]
+		maps.Copy(h.Vars, gd.g.Vars)
+		maps.Copy(h.VarPos, gd.varPos)
+		maps.Copy(settings, gd.settings)
+	}
+	maps.Copy(h.Vars, hd.vars)
+	maps.Copy(h.VarPos, hd.varPos)
+	maps.Copy(settings, hd.settings)
+	h.Settings = buildSettings(settings)
+}

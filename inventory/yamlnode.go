@@ -1,0 +1,337 @@
+package inventory
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits against hostile input: a real inventory is nowhere near any of them.
+const (
+	maxFileSize = 16 << 20 // bytes per inventory file
+	maxDepth    = 64       // nested collections, counting through aliases
+	maxExpanded = 1 << 20  // nodes visited through aliases (billion-laughs guard)
+)
+
+// doc converts the yaml.v3 node tree of one file, keeping file and line.
+type doc struct {
+	file     string
+	dir      string // absolute directory of file, for haltfleet_ruleset
+	expanded int
+}
+
+// pair is one key of a mapping after merge keys were applied.
+type pair struct {
+	key   string
+	k, v  *yaml.Node
+	alias bool // reached through an alias: counts against maxExpanded
+}
+
+func (d *doc) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line} }
+
+func (d *doc) errorf(n *yaml.Node, subject, format string, args ...any) error {
+	return &Error{Pos: d.pos(n), Subject: subject, Msg: fmt.Sprintf(format, args...)}
+}
+
+// deref follows aliases, charging every hop to the expansion budget.
+func (d *doc) deref(n *yaml.Node, alias bool) (*yaml.Node, bool, error) {
+	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
+		if n.Alias == nil || hops > maxDepth {
+			return nil, alias, d.errorf(n, "", "unresolvable alias")
+		}
+		n, alias = n.Alias, true
+	}
+	if alias {
+		d.expanded++
+		if d.expanded > maxExpanded {
+			return nil, alias, d.errorf(n, "", "aliases expand to more than %d nodes", maxExpanded)
+		}
+	}
+	return n, alias, nil
+}
+
+// pairs lists a mapping's keys in file order, applying YAML merge keys (<<)
+// as Ansible's loader does and rejecting duplicate keys, which PyYAML would
+// silently resolve to the last one.
+func (d *doc) pairs(n *yaml.Node, alias bool, depth int) ([]pair, error) {
+	if depth > maxDepth {
+		return nil, d.errorf(n, "", "nesting deeper than %d levels", maxDepth)
+	}
+	var own, merged []pair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, kAlias, err := d.deref(n.Content[i], alias)
+		if err != nil {
+			return nil, err
+		}
+		v := n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, d.errorf(k, "", "mapping key must be a scalar")
+		}
+		if k.Tag == "!!merge" {
+			m, err := d.mergeSource(v, alias, depth)
+			if err != nil {
+				return nil, err
+			}
+			merged = append(merged, m...)
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			return nil, d.errorf(k, "", "duplicate key %q (first at line %d)", k.Value, line)
+		}
+		seen[k.Value] = k.Line
+		own = append(own, pair{key: k.Value, k: k, v: v, alias: kAlias})
+	}
+	// Explicit keys win over merged ones; among merged sources the first wins.
+	for _, p := range merged {
+		if _, dup := seen[p.key]; !dup {
+			seen[p.key] = p.k.Line
+			own = append(own, p)
+		}
+	}
+	return own, nil
+}
+
+func (d *doc) mergeSource(v *yaml.Node, alias bool, depth int) ([]pair, error) {
+	v, alias, err := d.deref(v, alias)
+	if err != nil {
+		return nil, err
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return d.pairs(v, alias, depth+1)
+	case yaml.SequenceNode:
+		var out []pair
+		for _, m := range v.Content {
+			m, mAlias, err := d.deref(m, alias)
+			if err != nil {
+				return nil, err
+			}
+			if m.Kind != yaml.MappingNode {
+				return nil, d.errorf(m, "", "merge key (<<) needs mappings, got %s", kindName(m))
+			}
+			ps, err := d.pairs(m, mAlias, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+		}
+		return out, nil
+	}
+	return nil, d.errorf(v, "", "merge key (<<) needs a mapping, got %s", kindName(v))
+}
+
+// value converts a node to plain Go values: nil, bool, int, float64, string,
+// []any and map[string]any, typed the way Ansible's YAML 1.1 loader types them.
+func (d *doc) value(n *yaml.Node, alias bool, depth int) (any, error) {
+	n, alias, err := d.deref(n, alias)
+	if err != nil {
+		return nil, err
+	}
+	if depth > maxDepth {
+		return nil, d.errorf(n, "", "nesting deeper than %d levels", maxDepth)
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return d.scalar(n)
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := d.value(c, alias, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		ps, err := d.pairs(n, alias, depth)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]any, len(ps))
+		for _, p := range ps {
+			v, err := d.value(p.v, p.alias, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[p.key] = v
+		}
+		return out, nil
+	}
+	return nil, d.errorf(n, "", "unexpected YAML node")
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "null"
+		}
+		return fmt.Sprintf("scalar %q", n.Value)
+	}
+	return "an alias"
+}
+
+func isNull(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	if n.Style&yaml.TaggedStyle != 0 {
+		return n.Tag == "!!null"
+	}
+	return n.Style&quoted == 0 && reNull.MatchString(n.Value)
+}
+
+const quoted = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+
+// YAML 1.1 implicit types, as PyYAML (and so Ansible) resolves plain scalars.
+var (
+	reNull  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
+	reBool  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
+	reInt   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+	reFloat = regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+)
+
+func (d *doc) scalar(n *yaml.Node) (any, error) {
+	s := n.Value
+	tag := ""
+	if n.Style&yaml.TaggedStyle != 0 {
+		tag = n.Tag
+	} else if n.Style&quoted != 0 {
+		return s, nil
+	}
+	switch tag {
+	case "":
+		switch {
+		case reNull.MatchString(s):
+			return nil, nil
+		case reBool.MatchString(s):
+			return parseBool11(s), nil
+		case reInt.MatchString(s):
+			v, err := parseInt11(s)
+			if err != nil {
+				return s, nil // out of range: PyYAML has big ints, keep the text
+			}
+			return v, nil
+		case reFloat.MatchString(s):
+			return parseFloat11(s), nil
+		}
+		return s, nil
+	case "!!str", "!unsafe", "!vault", "!!binary", "!!timestamp":
+		// !unsafe marks text Jinja must not template; !vault is ciphertext we keep as is.
+		return s, nil
+	case "!!null":
+		return nil, nil
+	case "!!bool":
+		if !reBool.MatchString(s) {
+			return nil, d.errorf(n, "", "invalid !!bool %q", s)
+		}
+		return parseBool11(s), nil
+	case "!!int":
+		v, err := parseInt11(s)
+		if err != nil || !reInt.MatchString(s) {
+			return nil, d.errorf(n, "", "invalid !!int %q", s)
+		}
+		return v, nil
+	case "!!float":
+		if reInt.MatchString(s) {
+			v, err := parseInt11(s)
+			if err == nil {
+				return float64(v), nil
+			}
+		}
+		if !reFloat.MatchString(s) {
+			return nil, d.errorf(n, "", "invalid !!float %q", s)
+		}
+		return parseFloat11(s), nil
+	}
+	return nil, d.errorf(n, "", "unsupported YAML tag %s", tag)
+}
+
+func parseBool11(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "true", "on":
+		return true
+	}
+	return false
+}
+
+func parseInt11(s string) (int, error) {
+	s = strings.ReplaceAll(s, "_", "")
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	var v int64
+	var err error
+	switch {
+	case strings.HasPrefix(s, "0b"):
+		v, err = strconv.ParseInt(s[2:], 2, 64)
+	case strings.HasPrefix(s, "0x"):
+		v, err = strconv.ParseInt(s[2:], 16, 64)
+	case strings.Contains(s, ":"):
+		v, err = sexagesimal(s)
+	case len(s) > 1 && s[0] == '0':
+		v, err = strconv.ParseInt(s[1:], 8, 64)
+	default:
+		v, err = strconv.ParseInt(s, 10, 64)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if neg {
+		v = -v
+	}
+	return int(v), nil
+}
+
+// sexagesimal parses YAML 1.1 base-60 integers such as 1:30 (= 90).
+func sexagesimal(s string) (int64, error) {
+	var v int64
+	for _, part := range strings.Split(s, ":") {
+		p, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		if v > (math.MaxInt64-p)/60 {
+			return 0, strconv.ErrRange
+		}
+		v = v*60 + p
+	}
+	return v, nil
+}
+
+func parseFloat11(s string) float64 {
+	s = strings.ToLower(strings.ReplaceAll(s, "_", ""))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimLeft(s, "+-")
+	var v float64
+	switch {
+	case s == ".inf":
+		v = math.Inf(1)
+	case s == ".nan":
+		return math.NaN()
+	case strings.Contains(s, ":"):
+		parts := strings.Split(s, ":")
+		for _, p := range parts {
+			f, _ := strconv.ParseFloat(p, 64)
+			v = v*60 + f
+		}
+	default:
+		v, _ = strconv.ParseFloat(s, 64)
+	}
+	if neg {
+		v = -v
+	}
+	return v
+}
