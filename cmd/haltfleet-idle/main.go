@@ -22,7 +22,8 @@ type machine struct {
 	reboot   func(cmd int) error
 	park     func() // never returns in production
 	selftest func(mode string) int
-	warn     func(msg string)
+	warn     func(msg string) // to the console: as init there is nobody else
+	complain func(msg string) // to stderr: someone ran us by hand
 }
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 		park:     func() { park(pid) },
 		selftest: selftest,
 		warn:     func(msg string) { tell("", "haltfleet-idle: "+msg) },
+		complain: func(msg string) { say(2, msg) },
 	}))
 }
 
@@ -64,7 +66,7 @@ func dispatch(args []string, m machine) int {
 	}
 	if cmd, ok := rebootCmds[verb]; ok {
 		if m.pid != 1 {
-			say(2, "haltfleet-idle: "+verb+": not PID 1, refusing")
+			m.complain("haltfleet-idle: " + verb + ": not PID 1, refusing")
 			return 2
 		}
 		m.sync()
@@ -78,7 +80,7 @@ func dispatch(args []string, m machine) int {
 		m.park()
 		return 0
 	}
-	say(2, "usage: haltfleet-idle halt|poweroff|reboot|kexec|--selftest")
+	m.complain("usage: haltfleet-idle halt|poweroff|reboot|kexec|--selftest")
 	return 2
 }
 
