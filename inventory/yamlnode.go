@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -193,6 +194,22 @@ func isNull(n *yaml.Node) bool {
 
 const quoted = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
 
+// Unsafe is a value tagged !unsafe: text Ansible must never template.
+type Unsafe string
+
+// MarshalJSON writes it the way ansible-inventory does.
+func (u Unsafe) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"__ansible_unsafe": string(u)})
+}
+
+// Vault is a value tagged !vault: Ansible Vault ciphertext, kept undecrypted.
+type Vault string
+
+// MarshalJSON writes it the way ansible-inventory does.
+func (v Vault) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"__ansible_vault": string(v)})
+}
+
 // YAML 1.1 implicit types, as PyYAML (and so Ansible) resolves plain scalars.
 var (
 	reNull  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
@@ -226,9 +243,12 @@ func (d *doc) scalar(n *yaml.Node) (any, error) {
 			return parseFloat11(s), nil
 		}
 		return s, nil
-	case "!!str", "!unsafe", "!vault", "!!binary", "!!timestamp":
-		// !unsafe marks text Jinja must not template; !vault is ciphertext we keep as is.
+	case "!!str", "!!binary", "!!timestamp":
 		return s, nil
+	case "!unsafe":
+		return Unsafe(s), nil
+	case "!vault":
+		return Vault(s), nil
 	case "!!null":
 		return nil, nil
 	case "!!bool":

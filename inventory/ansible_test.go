@@ -1,0 +1,111 @@
+package inventory
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/haltfleet/haltfleet/internal/testenv"
+)
+
+// TestListJSONMatchesAnsible runs Debian's real ansible-inventory on each
+// testdata/ansible inventory and compares its --list output with ListJSON.
+func TestListJSONMatchesAnsible(t *testing.T) {
+	bin := testenv.NeedCommand(t, "ansible-inventory")
+	files, err := filepath.Glob("testdata/ansible/*.yml")
+	if err != nil || len(files) < 6 {
+		t.Fatalf("want at least 6 inventories in testdata/ansible, got %d (%v)", len(files), err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			inv, err := Load(file)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			ours, err := inv.ListJSON()
+			if err != nil {
+				t.Fatalf("ListJSON: %v", err)
+			}
+			theirs := runAnsibleInventory(t, bin, file)
+			compareListJSON(t, decodeJSON(t, theirs), decodeJSON(t, ours))
+		})
+	}
+}
+
+func runAnsibleInventory(t *testing.T, bin, file string) []byte {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(bin, "-i", file, "--list")
+	// Keep Ansible from writing anywhere but the test's temp dir, and from
+	// picking up a config or plugins from the machine.
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(home, "tmp"),
+		"ANSIBLE_CONFIG=" + filepath.Join(home, "none.cfg"),
+		"ANSIBLE_INVENTORY_ENABLED=yaml",
+		"ANSIBLE_NOCOLOR=1",
+		"LC_ALL=C.UTF-8",
+	}
+	var stderr []byte
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = ee.Stderr
+	}
+	if err != nil {
+		t.Fatalf("ansible-inventory %s: %v\n%s", file, err, stderr)
+	}
+	return out
+}
+
+func decodeJSON(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, data)
+	}
+	return v
+}
+
+// compareListJSON compares hostvars and group membership exactly, and
+// "all".children regardless of order (Ansible orders it by discovery).
+func compareListJSON(t *testing.T, theirs, ours map[string]any) {
+	t.Helper()
+	if !reflect.DeepEqual(theirs["_meta"], ours["_meta"]) {
+		t.Errorf("hostvars differ:\nansible: %v\nours:    %v", theirs["_meta"], ours["_meta"])
+	}
+	for _, m := range []map[string]any{theirs, ours} {
+		if all, ok := m["all"].(map[string]any); ok {
+			if c, ok := all["children"].([]any); ok {
+				slices.SortFunc(c, func(a, b any) int { return compareStrings(a.(string), b.(string)) })
+			}
+		}
+	}
+	groups := map[string]bool{}
+	for _, m := range []map[string]any{theirs, ours} {
+		for k := range m {
+			if k != "_meta" {
+				groups[k] = true
+			}
+		}
+	}
+	for g := range groups {
+		if !reflect.DeepEqual(theirs[g], ours[g]) {
+			t.Errorf("group %s differs:\nansible: %v\nours:    %v", g, theirs[g], ours[g])
+		}
+	}
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
