@@ -3,7 +3,7 @@ package runner
 import "strings"
 
 // Quote returns s as one POSIX sh word: wrapped in single quotes, with every embedded
-// single quote written as '\” (close, escaped quote, reopen). Nothing inside single
+// single quote written as close quote, backslash quote, reopen quote. Nothing inside single
 // quotes is special to sh, so the result is safe to paste into any command line.
 func Quote(s string) string {
 	if s == "" {
