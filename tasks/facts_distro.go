@@ -41,7 +41,7 @@ func osRelease(path string) distroResolver {
 		}
 		ds := Distro{
 			ID:        strings.ToLower(kv["ID"]),
-			IDLike:    strings.Fields(strings.ToLower(kv["ID_LIKE"])),
+			IDLike:    words(strings.ToLower(kv["ID_LIKE"])),
 			VersionID: kv["VERSION_ID"],
 			Name:      kv["PRETTY_NAME"],
 			Source:    path,
@@ -132,4 +132,13 @@ func debianVersion(d dump) (Distro, bool) {
 		ds.VersionID = v
 	}
 	return ds, true
+}
+
+// words is strings.Fields with nil for none, so Facts compare and marshal the same
+// whichever resolver built them.
+func words(s string) []string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f
+	}
+	return nil
 }

@@ -170,7 +170,7 @@ func pid1Comm(d dump) string {
 func linkTarget(s string) string {
 	s = firstLine(s)
 	if _, t, ok := strings.Cut(s, " -> "); ok {
-		return strings.TrimSpace(t)
+		s = strings.TrimSpace(t) // kernels before 2.4 print "[0301]:16", device and inode
 	}
 	if strings.HasPrefix(s, "/") {
 		return s

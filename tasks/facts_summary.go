@@ -39,6 +39,9 @@ func (f Facts) Summary() []KV {
 		addrs = append(addrs, fmt.Sprintf("%s %s %ds", a.Iface, a.CIDR, a.ValidLft))
 	}
 	initv := f.Init
+	if f.InitBase != "" && f.InitBase != f.Init {
+		initv += " on " + f.InitBase
+	}
 	if f.PID1 != "" && f.PID1 != f.Init {
 		initv += " (pid 1: " + f.PID1 + ")"
 	}
