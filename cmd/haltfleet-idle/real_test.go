@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(3) // both exec the idle init; they return only on failure
 	}
 	if os.Getenv(envLinger) != "" {
+		os.NewFile(3, "ready").Write([]byte{1})
 		time.Sleep(time.Second)
 		os.Exit(0)
 	}
@@ -134,10 +135,10 @@ func TestHaltAsPID1DetachesReportsAndIdles(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "oldroot")
 	censusPath := filepath.Join(dir, "census")
-	var stderr bytes.Buffer
+	stderr := stderrFile(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envSetup+"="+bin, envRoot+"="+root, envCensus+"="+censusPath)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	exited := startIdle(t, cmd)
 	line := waitCensus(t, censusPath, exited)
@@ -189,8 +190,8 @@ func TestHaltAsPID1DetachesReportsAndIdles(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("stderr: %s", stderr.String())
+	if b, _ := os.ReadFile(stderr.Name()); len(b) > 0 {
+		t.Errorf("stderr: %s", b)
 	}
 }
 
@@ -199,10 +200,10 @@ func TestHaltAfterPivotLeavesNoDisk(t *testing.T) {
 	testenv.NeedRoot(t)
 	bin := idleBinary(t)
 	dir := t.TempDir()
-	var stderr bytes.Buffer
+	stderr := stderrFile(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envSetup+"="+bin, envPivot+"="+dir)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	exited := startIdle(t, cmd)
 	pid := cmd.Process.Pid
@@ -234,9 +235,21 @@ func TestHaltAfterPivotLeavesNoDisk(t *testing.T) {
 		}
 	}
 	stillAlive(t, pid, exited)
-	if stderr.Len() > 0 {
-		t.Errorf("stderr: %s", stderr.String())
+	if b, _ := os.ReadFile(stderr.Name()); len(b) > 0 {
+		t.Errorf("stderr: %s", b)
 	}
+}
+
+// stderrFile collects a child's stderr in a file: the child writes it directly, no copying
+// goroutine to race with while the child runs forever.
+func stderrFile(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // childrenOf lists processes (zombies included) whose parent is pid.

@@ -43,9 +43,7 @@ func stageExitrd(bin string) {
 			fatal("mount "+p, err)
 		}
 	}
-	linger := exec.Command(os.Args[0])
-	linger.Env = []string{envLinger + "=1"}
-	if err := linger.Start(); err != nil {
+	if err := startLinger(); err != nil {
 		fatal("start linger", err)
 	}
 	env := []string{envRoot + "=" + root, envCensus + "=" + os.Getenv(envCensus)}
@@ -83,9 +81,7 @@ func stagePivot(bin, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "shutdown"), b, 0o755); err != nil {
 		fatal("copy idle", err)
 	}
-	linger := exec.Command(os.Args[0])
-	linger.Env = []string{envLinger + "=1"}
-	if err := linger.Start(); err != nil {
+	if err := startLinger(); err != nil {
 		fatal("start linger", err)
 	}
 	if err := os.Chdir(dir); err != nil {
@@ -100,4 +96,24 @@ func stagePivot(bin, dir string) {
 	// No HALTFLEET_IDLE_ROOT: the production pick. The census goes to a file in the exitrd,
 	// which the test reads through /proc/PID/root.
 	fatal("exec", syscall.Exec("/shutdown", []string{"/shutdown", "halt"}, []string{envCensus + "=/census"}))
+}
+
+// startLinger starts a child that outlives the census by a second and waits until it runs
+// Go code: under -race the runtime re-execs itself, which must happen before the pivot.
+func startLinger() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	linger := exec.Command(os.Args[0])
+	linger.Env = []string{envLinger + "=1"}
+	linger.ExtraFiles = []*os.File{w}
+	err = linger.Start()
+	w.Close()
+	if err != nil {
+		return err
+	}
+	_, err = r.Read(make([]byte, 1))
+	return err
 }
