@@ -146,7 +146,7 @@ func persistChanges(host string, p Persistence, desired string, sec map[string]s
 					Host: host, Stage: "persist", Kind: KindFile, Path: "/etc/init.d/" + InitScriptName, Mode: 0o755,
 					Summary: "install a start-only init script loading " + p.Path + " (no nftables init script present)",
 					Old:     cur, New: script,
-					Diff:    UnifiedDiff("/etc/init.d/"+InitScriptName, "/etc/init.d/"+InitScriptName+" (haltfleet)", cur, script),
+					Diff: UnifiedDiff("/etc/init.d/"+InitScriptName, "/etc/init.d/"+InitScriptName+" (haltfleet)", cur, script),
 				})
 			}
 		}

@@ -81,17 +81,20 @@ func objectKey(kind string, m map[string]any) string {
 	return strings.Join([]string{s("family"), s("table"), order, kind, s("name")}, "\x00")
 }
 
-// stateKeys are values the kernel changes as packets flow; they are not part of the meaning.
-var stateKeys = map[string]bool{"packets": true, "bytes": true, "used": true, "used_unit": true}
+// stateKeys are, per stateful object or statement, the values the kernel changes as
+// packets flow; they are not part of the meaning. (A quota's "bytes" is its limit.)
+var stateKeys = map[string][]string{
+	"counter": {"packets", "bytes"},
+	"quota":   {"used", "used_unit"},
+	"last":    {"used"},
+}
 
 func normalizeObject(kind string, m map[string]any) {
 	if m == nil {
 		return
 	}
-	if kind == "counter" || kind == "quota" {
-		for sk := range stateKeys {
-			delete(m, sk)
-		}
+	for _, sk := range stateKeys[kind] {
+		delete(m, sk)
 	}
 	if kind == "set" || kind == "map" {
 		if hasFlag(m, "dynamic") || hasFlag(m, "timeout") {
@@ -127,7 +130,7 @@ func normalizeValue(v any) any {
 				// Stateful statements: drop the state, keep the statement (and a named
 				// reference, which is a string).
 				if sm, ok := x.(map[string]any); ok {
-					for sk := range stateKeys {
+					for _, sk := range stateKeys[k] {
 						delete(sm, sk)
 					}
 					if len(sm) == 0 {

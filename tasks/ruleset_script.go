@@ -37,7 +37,7 @@ type sectioned struct {
 func newSectioned() *sectioned {
 	s := &sectioned{marker: "HFSECTION-" + nonce()}
 	// The leading newline puts the marker at a line start whatever came before; parse
-	// removes it again, so section contents stay byte-exact.
+	// splits on it together with the marker, so section contents stay byte-exact.
 	s.sb.WriteString("mark() { printf '\\n%s %s\\n' " + s.marker + " \"$1\"; }\n")
 	return s
 }
@@ -53,13 +53,6 @@ func (s *sectioned) parse(stdout []byte) map[string]string {
 	for _, p := range parts[1:] {
 		name, body, _ := strings.Cut(p, "\n")
 		out[name] = body
-	}
-	// Each body but the last is followed by the newline mark() printed before the marker.
-	for i, p := range parts[1:] {
-		name, _, _ := strings.Cut(p, "\n")
-		if i < len(parts)-2 {
-			out[name] = strings.TrimSuffix(out[name], "\n")
-		}
 	}
 	return out
 }
