@@ -73,7 +73,7 @@ func (b *builder) file(path string, data []byte) {
 		b.fail(fmt.Errorf("inventory: %s: %w", path, err))
 		return
 	}
-	d := &doc{file: path, dir: dir}
+	d := &doc{src: data, file: path, dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {

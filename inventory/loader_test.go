@@ -215,6 +215,7 @@ func TestBadInventories(t *testing.T) {
 		{"bad tag", "all:\n  vars:\n    x: !!int abc\n", []string{f + `3: group "all": invalid !!int "abc"`}},
 		{"unknown tag", "all:\n  vars:\n    x: !custom abc\n", []string{f + `3: group "all": unsupported YAML tag !custom`}},
 		{"non-scalar key", "all:\n  vars:\n    ? [a]\n    : 1\n", []string{f + `3: mapping key must be a scalar`}},
+		{"flow key colon", "all:\n  hosts: {fw1:, fw2: }\n", []string{f + `2: key "fw1:": a colon right before , or }`}},
 		{"several errors", "a:\n  vars: x\nb:\n  hosts: [1]\n", []string{f + `2: group "a"`, f + `4: group "b"`}},
 	}
 	for _, tt := range tests {

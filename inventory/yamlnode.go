@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -20,6 +21,8 @@ const (
 
 // doc converts the yaml.v3 node tree of one file, keeping file and line.
 type doc struct {
+	src      []byte
+	lines    [][]byte // src split at newlines, made on first need
 	file     string
 	dir      string // absolute directory of file, for haltfleet_ruleset
 	expanded int
@@ -81,11 +84,15 @@ func (d *doc) pairs(n *yaml.Node, alias bool, depth int) ([]pair, error) {
 			merged = append(merged, m...)
 			continue
 		}
-		if line, dup := seen[k.Value]; dup {
-			return nil, d.errorf(k, "", "duplicate key %q (first at line %d)", k.Value, line)
+		key := k.Value
+		if n.Style&yaml.FlowStyle != 0 && d.colonEndsKey(k, v) {
+			return nil, d.errorf(k, "", "key %q: a colon right before , or } is a syntax error for Ansible's YAML loader; write %q", key, strings.TrimSuffix(key, ":")+": ")
 		}
-		seen[k.Value] = k.Line
-		own = append(own, pair{key: k.Value, k: k, v: v, alias: kAlias})
+		if line, dup := seen[key]; dup {
+			return nil, d.errorf(k, "", "duplicate key %q (first at line %d)", key, line)
+		}
+		seen[key] = k.Line
+		own = append(own, pair{key: key, k: k, v: v, alias: kAlias})
 	}
 	// Explicit keys win over merged ones; among merged sources the first wins.
 	for _, p := range merged {
@@ -95,6 +102,26 @@ func (d *doc) pairs(n *yaml.Node, alias bool, depth int) ([]pair, error) {
 		}
 	}
 	return own, nil
+}
+
+// colonEndsKey spots `{fw1:, fw2:}`: yaml.v3 reads a host "fw1:", libyaml
+// (so Ansible) stops with "found unexpected ':'". The source text decides.
+func (d *doc) colonEndsKey(k, v *yaml.Node) bool {
+	if k.Style != 0 || !strings.HasSuffix(k.Value, ":") || !isNull(v) || v.Value != "" {
+		return false
+	}
+	if d.lines == nil {
+		d.lines = bytes.Split(d.src, []byte("\n"))
+	}
+	if k.Line < 1 || k.Line > len(d.lines) || k.Column < 1 {
+		return false
+	}
+	line := []rune(string(d.lines[k.Line-1]))
+	end := k.Column - 1 + len([]rune(k.Value))
+	if end > len(line) || string(line[k.Column-1:end]) != k.Value {
+		return false
+	}
+	return end < len(line) && strings.ContainsRune(",}]", line[end])
 }
 
 func (d *doc) mergeSource(v *yaml.Node, alias bool, depth int) ([]pair, error) {
