@@ -71,7 +71,7 @@ func (k *keyring) agentSigners() []ssh.Signer {
 // authMethod offers keys in OpenSSH's order: agent keys (only those matching an
 // IdentityFile when IdentitiesOnly), then identity files not held by the agent, each
 // followed by its certificate.
-func (k *keyring) authMethod(t Target) ssh.AuthMethod {
+func (k *keyring) authMethod(t Target, clock *handshakeTimer) ssh.AuthMethod {
 	return ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
 		files := k.identityFiles(t)
 		var out []ssh.Signer
@@ -92,7 +92,7 @@ func (k *keyring) authMethod(t Target) ssh.AuthMethod {
 			if inAgent[f.path] || f.pub == nil {
 				continue
 			}
-			s := ssh.Signer(&lazySigner{k: k, f: f})
+			s := ssh.Signer(&lazySigner{k: k, f: f, clock: clock})
 			out = append(out, s)
 			if f.cert != nil {
 				if cs, err := ssh.NewCertSigner(f.cert, s); err == nil {
@@ -178,8 +178,12 @@ func readPublicKey(path string) (ssh.PublicKey, error) {
 
 // decrypt asks for the passphrase once per key file; a failure is remembered too, so
 // a wrong passphrase is not asked again for every host.
-func (k *keyring) decrypt(f *keyFile) (ssh.Signer, error) {
+func (k *keyring) decrypt(f *keyFile, clock *handshakeTimer) (ssh.Signer, error) {
 	f.once.Do(func() {
+		if clock != nil {
+			clock.pause()
+			defer clock.resume()
+		}
 		if k.passphrase == nil {
 			f.err = fmt.Errorf("%w: %s is encrypted and no passphrase source is set", errKeyDecrypt, f.path)
 			return
@@ -200,14 +204,15 @@ func (k *keyring) decrypt(f *keyFile) (ssh.Signer, error) {
 
 // lazySigner signs with a key file, decrypting it on first use.
 type lazySigner struct {
-	k *keyring
-	f *keyFile
+	k     *keyring
+	f     *keyFile
+	clock *handshakeTimer // paused while the passphrase is asked and the key decrypted
 }
 
 func (s *lazySigner) PublicKey() ssh.PublicKey { return s.f.pub }
 
 func (s *lazySigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
-	sg, err := s.k.decrypt(s.f)
+	sg, err := s.k.decrypt(s.f, s.clock)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +220,7 @@ func (s *lazySigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
 }
 
 func (s *lazySigner) SignWithAlgorithm(rand io.Reader, data []byte, algo string) (*ssh.Signature, error) {
-	sg, err := s.k.decrypt(s.f)
+	sg, err := s.k.decrypt(s.f, s.clock)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ import (
 // DefaultConnectTimeout bounds TCP connect plus SSH handshake when nothing else does.
 const DefaultConnectTimeout = 10 * time.Second
 
+// maxSessions stays under OpenSSH's default MaxSessions=10, leaving one for SFTP.
+const maxSessions = 8
+
 // Options configure a Pool. Zero values pick OpenSSH's defaults.
 type Options struct {
 	SSHConfig             *SSHConfig // nil: no ssh_config (LoadSSHConfig("") reads ~/.ssh/config)
@@ -254,21 +257,25 @@ func (p *Pool) dial(ctx context.Context, t Target, via *conn, key string) (*conn
 	if err != nil {
 		return nil, hostErr(t.Name, "connect "+addr, p.dialErr(ctx, dctx, timeout, err))
 	}
-	stop := context.AfterFunc(dctx, func() { nc.Close() })
+	// The handshake gets its own clock: it restarts once the host key is verified and
+	// pauses while a passphrase is asked, so a person typing is not cut off.
+	timer := newHandshakeTimer(timeout, func() { nc.Close() })
+	stopCtx := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stopCtx()
 	kh := p.knownHosts(t)
 	var hostKeyErr error
 	cfg := &ssh.ClientConfig{
 		User: t.User,
-		Auth: []ssh.AuthMethod{p.keys.authMethod(t)},
+		Auth: []ssh.AuthMethod{p.keys.authMethod(t, timer)},
 		HostKeyCallback: func(h string, _ net.Addr, k ssh.PublicKey) error {
-			hostKeyErr = kh.check(dctx, h, k)
+			hostKeyErr = kh.check(ctx, h, k)
+			timer.restart()
 			return hostKeyErr
 		},
 		HostKeyAlgorithms: kh.algorithms(addr),
-		Timeout:           timeout,
 	}
 	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
-	if !stop() {
+	if !timer.stop() || ctx.Err() != nil {
 		if err == nil {
 			sc.Close()
 		}
@@ -278,7 +285,7 @@ func (p *Pool) dial(ctx context.Context, t Target, via *conn, key string) (*conn
 		nc.Close()
 		return nil, hostErr(t.Name, "handshake "+addr, handshakeErr(err, hostKeyErr))
 	}
-	c := &conn{key: key, client: ssh.NewClient(sc, chans, reqs), dead: make(chan struct{})}
+	c := &conn{key: key, client: ssh.NewClient(sc, chans, reqs), dead: make(chan struct{}), slots: make(chan struct{}, maxSessions)}
 	go func() {
 		c.client.Wait()
 		close(c.dead)
@@ -367,4 +374,57 @@ func (p *Pool) Close() error {
 	}
 	p.keys.close()
 	return errors.Join(errs...)
+}
+
+// handshakeTimer closes the connection when the handshake stalls longer than d.
+type handshakeTimer struct {
+	mu     sync.Mutex
+	d      time.Duration
+	t      *time.Timer
+	fired  bool
+	paused bool
+}
+
+func newHandshakeTimer(d time.Duration, onFire func()) *handshakeTimer {
+	h := &handshakeTimer{d: d}
+	h.t = time.AfterFunc(d, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if !h.paused {
+			h.fired = true
+			onFire()
+		}
+	})
+	return h
+}
+
+func (h *handshakeTimer) restart() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.fired {
+		h.t.Reset(h.d)
+	}
+}
+
+// pause and resume bracket a prompt to the user.
+func (h *handshakeTimer) pause() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.paused = true
+	h.t.Stop()
+}
+
+func (h *handshakeTimer) resume() {
+	h.mu.Lock()
+	h.paused = false
+	h.mu.Unlock()
+	h.restart()
+}
+
+// stop ends the clock; false means it had already fired.
+func (h *handshakeTimer) stop() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.t.Stop()
+	return !h.fired
 }

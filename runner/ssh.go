@@ -30,6 +30,8 @@ type conn struct {
 	key    string
 	client *ssh.Client
 	dead   chan struct{} // closed when the connection ended
+	// slots bounds concurrent sessions below sshd's MaxSessions (10), one kept for SFTP.
+	slots chan struct{}
 
 	mu   sync.Mutex
 	sftp *sftp.Client
@@ -86,6 +88,12 @@ type sshStarter struct{ c *conn }
 func (st sshStarter) run(ctx context.Context, command string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if st.c.isDead() {
 		return -1, withDetail(ErrDisconnected, "connection closed")
+	}
+	select {
+	case st.c.slots <- struct{}{}:
+		defer func() { <-st.c.slots }()
+	case <-ctx.Done():
+		return -1, ctx.Err()
 	}
 	sess, err := st.c.client.NewSession()
 	if err != nil {
