@@ -196,17 +196,33 @@ func mmdebstrap(ctx context.Context, cfg Config, v Variant, root string) error {
 		"--include=" + strings.Join(append(append([]string{}, common...), r.packages...), ","),
 		"--skip=download/empty", "--skip=essential/unlink",
 		"--setup-hook=mkdir -p " + shq(debs) + ` "$1"/var/cache/apt/archives/`,
-		"--setup-hook=sync-in " + shq(debs) + " /var/cache/apt/archives/",
+		// Only the .debs: "partial/" and the in-flight directories stay out.
+		"--setup-hook=cp " + shq(debs) + `/*.deb "$1"/var/cache/apt/archives/ 2>/dev/null || true`,
 		"--customize-hook=" + baseHook,
 	}
 	if r.hook != "" {
 		argv = append(argv, "--customize-hook="+r.hook)
 	}
+	// Out into a private directory, then renamed in file by file: a parallel build's
+	// sync-in never sees a half-copied .deb.
+	out := filepath.Join(debs, fmt.Sprintf(".in-%s-%d", v, os.Getpid()))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(out)
 	argv = append(argv,
-		"--customize-hook=sync-out /var/cache/apt/archives "+shq(debs),
+		"--customize-hook=sync-out /var/cache/apt/archives "+shq(out),
 		suite, root, cfg.Mirror)
-	_, err := run(ctx, argv...)
-	return err
+	if _, err := run(ctx, argv...); err != nil {
+		return err
+	}
+	ents, _ := os.ReadDir(out)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".deb") {
+			_ = os.Rename(filepath.Join(out, e.Name()), filepath.Join(debs, e.Name()))
+		}
+	}
+	return nil
 }
 
 // shq quotes s for sh (POSIX single quotes).

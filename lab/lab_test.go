@@ -1,0 +1,296 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/haltfleet/haltfleet/internal/testenv"
+)
+
+// TestLabUpDown boots a systemd and a sysvinit firewall, checks they are real Debian
+// boxes reachable the way production hosts are (system ssh, generated key, strict
+// known_hosts), that the lan/wan hosts answer SSH and reach the firewall, that the
+// sample ruleset forwards and masquerades, that a power cycle boots the same disk,
+// and that Down leaves nothing behind.
+func TestLabUpDown(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "qemu-system-x86_64", "mmdebstrap", "mkfs.ext4", "ssh", "ssh-keygen", "/usr/sbin/sshd", "socat", "ip", "nc")
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+
+	cfg := Config{
+		StateDir: filepath.Join(t.TempDir(), "lab"),
+		Slot:     40, // clear of a lab someone brought up by hand (slot 0…)
+		Firewalls: []Firewall{
+			{Name: "tsd", Variant: Systemd},
+			{Name: "tsv", Variant: SysVinit},
+		},
+		Logf: t.Logf,
+	}
+	if d := os.Getenv("HALTFLEET_LAB_CACHE"); d != "" {
+		cfg.CacheDir = d
+	}
+	t.Cleanup(func() { _ = Down(context.Background(), cfg) })
+
+	start := time.Now()
+	imgs, err := Build(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range imgs {
+		t.Logf("image %s: built=%v took=%s (%s)", i.Variant, i.Built, i.Took.Round(time.Second), i.Dir)
+	}
+	t.Logf("build phase: %s", time.Since(start).Round(time.Second))
+
+	start = time.Now()
+	l, err := Up(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("up: %s", time.Since(start).Round(time.Second))
+	for _, vm := range l.VMs {
+		t.Logf("%s (%s): ssh after %s", vm.Name, vm.Variant, vm.TimeToSSH.Round(100*time.Millisecond))
+	}
+
+	checkInventory(t, l)
+
+	wantInit := map[Variant]string{Systemd: "systemd", SysVinit: "init"}
+	for _, vm := range l.VMs {
+		// The system client with only the generated files: no prompt, no TOFU.
+		sshArgs := []string{"-i", l.KeyFile, "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + l.KnownHosts,
+			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", strconv.Itoa(vm.SSHPort)}
+		out := sh(t, ctx, append([]string{"ssh"}, append(sshArgs, "root@127.0.0.1", "cat /proc/1/comm; hostname; sysctl -n net.ipv4.ip_forward")...)...)
+		got := strings.Fields(out)
+		if len(got) != 3 || got[0] != wantInit[vm.Variant] || got[1] != vm.Name || got[2] != "0" {
+			t.Errorf("%s: pid1/hostname/ip_forward = %q, want [%s %s 0]", vm.Name, got, wantInit[vm.Variant], vm.Name)
+		}
+		if out := sh(t, ctx, append([]string{"ssh"}, append(sshArgs, "hf@127.0.0.1", "sudo -n id -u")...)...); strings.TrimSpace(out) != "0" {
+			t.Errorf("%s: hf sudo id -u = %q", vm.Name, out)
+		}
+		if out := sh(t, ctx, append([]string{"ssh"}, append(sshArgs, "root@127.0.0.1", "ip -br addr show eth0; ip -br addr show eth1")...)...); !strings.Contains(out, "192.168.10.1/24") || !strings.Contains(out, "203.0.113.1/24") {
+			t.Errorf("%s: addresses: %s", vm.Name, out)
+		}
+
+		// The lan host reaches the firewall's lan address; both probe hosts answer SSH.
+		if _, err := Exec(ctx, vm.LanNS, pingArgv("192.168.10.1")...); err != nil {
+			t.Errorf("%s: lan ping of the firewall: %v", vm.Name, err)
+		}
+		for side, want := range map[string]string{"lan": "192.168.10.2/24", "wan": "203.0.113.2/24"} {
+			out, err := l.SSH(ctx, vm.Name+"-"+side, "ip -br addr show br0")
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Errorf("%s-%s: ssh: %v: %q", vm.Name, side, err, out)
+			}
+		}
+		checkForwarding(t, ctx, l, vm)
+	}
+
+	// A pulled plug boots the same disk; what was only in the kernel is gone.
+	vm := l.VMs[0]
+	start = time.Now()
+	if _, err := l.SSH(ctx, vm.Name, "echo kept > /root/marker && sync"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PowerCycle(ctx, vm.Name); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: power cycle to ssh: %s", vm.Name, time.Since(start).Round(100*time.Millisecond))
+	out, err := l.SSH(ctx, vm.Name, "cat /root/marker; sysctl -n net.ipv4.ip_forward; nft list ruleset | wc -l")
+	if got := strings.Fields(string(out)); err != nil || len(got) != 3 || got[0] != "kept" || got[1] != "0" || got[2] != "0" {
+		t.Errorf("%s after power cycle: marker/ip_forward/ruleset lines = %q, %v; want [kept 0 0]", vm.Name, got, err)
+	}
+	if c, err := l.Console(vm.Name); err != nil || strings.Count(c, "Linux version") != 2 {
+		t.Errorf("%s: console should hold two boots: %v", vm.Name, err)
+	}
+
+	st, err := Status(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range st.VMs {
+		if !vm.Running {
+			t.Errorf("status: %s not running", vm.Name)
+		}
+	}
+	for _, p := range st.Probes {
+		if !p.Running {
+			t.Errorf("status: %s sshd not running", p.Name)
+		}
+	}
+
+	start = time.Now()
+	if err := Down(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("down: %s", time.Since(start).Round(time.Millisecond))
+	checkNothingLeft(t, ctx, cfg, st)
+}
+
+func sh(t *testing.T, ctx context.Context, argv ...string) string {
+	t.Helper()
+	out, err := run(ctx, argv...)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return string(out)
+}
+
+// pingArgv uses iputils ping when the controller has it, busybox's otherwise.
+func pingArgv(addr string) []string {
+	if _, err := exec.LookPath("ping"); err == nil {
+		return []string{"ping", "-c1", "-W3", addr}
+	}
+	return []string{"busybox", "ping", "-c1", "-W3", addr}
+}
+
+// checkForwarding applies the lab's sample ruleset and proves the wiring: tcp/80 and
+// udp/5353 pass, tcp/81 is dropped, and the wan host sees the firewall's address.
+func checkForwarding(t *testing.T, ctx context.Context, l *Lab, vm VM) {
+	t.Helper()
+	rs, err := os.ReadFile(filepath.Join(l.StateDir, "rulesets", vm.Name+".nft"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "ssh", "-F", l.SSHConfig, vm.Name, "nft -f - && sysctl -qw net.ipv4.ip_forward=1")
+	cmd.Stdin = strings.NewReader(string(rs))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: apply ruleset: %v: %s", vm.Name, err, out)
+	}
+	lan := vm.Name + "-lan"
+	for _, c := range []struct {
+		cmd, want string
+		ok        bool
+	}{
+		{"nc -w3 203.0.113.2 8080", "203.0.113.1", true},
+		{"nc -w3 203.0.113.2 80", "hf-tcp-80", true},
+		{"echo q | nc -u -w2 203.0.113.2 5353", "hf-udp-5353", true},
+		{"nc -w3 203.0.113.2 81", "", false},
+	} {
+		out, err := l.SSH(ctx, lan, c.cmd)
+		got := strings.TrimSpace(string(out))
+		if c.ok && (err != nil || got != c.want) {
+			t.Errorf("%s: %s = %q, %v; want %q", lan, c.cmd, got, err, c.want)
+		}
+		if !c.ok && (err == nil || got != "") {
+			t.Errorf("%s: %s = %q, %v; want dropped", lan, c.cmd, got, err)
+		}
+	}
+}
+
+func checkInventory(t *testing.T, l *Lab) {
+	t.Helper()
+	b, err := os.ReadFile(l.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv struct {
+		All struct {
+			Children map[string]struct {
+				Hosts map[string]map[string]any `yaml:"hosts"`
+			} `yaml:"children"`
+		} `yaml:"all"`
+	}
+	if err := yaml.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	fws, probes := inv.All.Children["firewalls"].Hosts, inv.All.Children["probes"].Hosts
+	for _, vm := range l.VMs {
+		h := fws[vm.Name]
+		if h["ansible_port"] != vm.SSHPort || h["haltfleet_ruleset"] != "rulesets/"+vm.Name+".nft" {
+			t.Errorf("inventory %s: %v", vm.Name, h)
+		}
+		if probes[vm.Name+"-lan"] == nil || probes[vm.Name+"-wan"] == nil {
+			t.Errorf("inventory: probes of %s missing: %v", vm.Name, probes)
+		}
+	}
+}
+
+func checkNothingLeft(t *testing.T, ctx context.Context, cfg Config, st *Lab) {
+	t.Helper()
+	for _, vm := range st.VMs {
+		if alive(vm.PID, "qemu-system") {
+			t.Errorf("%s: qemu %d still running", vm.Name, vm.PID)
+		}
+		for _, ns := range []string{vm.LanNS, vm.WanNS} {
+			if nsExists(ctx, ns) {
+				t.Errorf("namespace %s left", ns)
+			}
+		}
+		w := wiringFor(vm.Name, vm.Slot)
+		for _, link := range []string{w.lanVeth, w.wanVeth, w.lanTap, w.wanTap} {
+			if linkExists(ctx, "", link) {
+				t.Errorf("link %s left", link)
+			}
+		}
+	}
+	for _, p := range st.Probes {
+		if alive(p.SSHDPID, "sshd") {
+			t.Errorf("%s: sshd %d still running", p.Name, p.SSHDPID)
+		}
+		for name, pid := range p.Listeners {
+			if alive(pid, "socat") {
+				t.Errorf("%s: listener %s (%d) still running", p.Name, name, pid)
+			}
+		}
+	}
+	if _, err := os.Stat(cfg.StateDir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s left: %v", cfg.StateDir, err)
+	}
+	if out, _ := run(ctx, "findmnt", "-rno", "TARGET"); strings.Contains(string(out), cfg.StateDir) {
+		t.Errorf("mount under %s left", cfg.StateDir)
+	}
+}
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	c, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Firewalls) != len(Variants) || c.Parallel != 2 || c.BootTimeout != 240*time.Second || c.MemoryMiB != 512 {
+		t.Errorf("defaults: %+v", c)
+	}
+	for _, bad := range []Config{
+		{Firewalls: []Firewall{{Name: "Bad", Variant: Systemd}}},
+		{Firewalls: []Firewall{{Name: "waytoolongname", Variant: Systemd}}},
+		{Firewalls: []Firewall{{Name: "a", Variant: "upstart"}}},
+		{Firewalls: []Firewall{{Name: "a", Variant: Systemd}, {Name: "a", Variant: Runit}}},
+		{Slot: 249, Firewalls: []Firewall{{Name: "a", Variant: Systemd}, {Name: "b", Variant: Runit}}},
+	} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("accepted %+v", bad.Firewalls)
+		}
+	}
+}
+
+func TestRecipeHashesDiffer(t *testing.T) {
+	seen := map[string]Variant{}
+	for _, v := range Variants {
+		h := recipes[v].hash("http://deb.debian.org/debian")
+		if o, dup := seen[h]; dup {
+			t.Errorf("%s and %s share hash %s", v, o, h)
+		}
+		seen[h] = v
+		if h == recipes[v].hash("http://other.example/debian") {
+			t.Errorf("%s: mirror not in hash", v)
+		}
+	}
+}
+
+func TestWiringNamesFit(t *testing.T) {
+	w := wiringFor("abcdefghij", 249)
+	for _, n := range []string{w.lanVeth, w.wanVeth, w.lanTap, w.wanTap} {
+		if len(n) > 15 {
+			t.Errorf("interface name %q longer than 15", n)
+		}
+	}
+	if w.ctlAddr("lan", true) != "10.199.249.1" || w.ctlAddr("wan", false) != "10.199.249.6" {
+		t.Errorf("control addresses: %s %s", w.ctlAddr("lan", true), w.ctlAddr("wan", false))
+	}
+}
