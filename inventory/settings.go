@@ -1,12 +1,15 @@
 package inventory
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"gopkg.in/yaml.v3"
 )
@@ -285,6 +288,9 @@ func parseProbe(d *doc, n *yaml.Node) (Probe, error) {
 		return p, err
 	}
 	for _, f := range ps {
+		if !slices.Contains([]string{"from", "to", "proto", "expect"}, f.key) {
+			return p, d.errorf(f.k, "", "unknown probe field %q (want from, to, proto, expect)", f.key)
+		}
 		v, _, err := d.deref(f.v, f.alias)
 		if err != nil {
 			return p, err
@@ -302,8 +308,6 @@ func parseProbe(d *doc, n *yaml.Node) (Probe, error) {
 			p.Proto = s.(string)
 		case "expect":
 			p.Expect = s.(string)
-		default:
-			return p, d.errorf(f.k, "", "unknown probe field %q (want from, to, proto, expect)", f.key)
 		}
 	}
 	switch {
@@ -355,4 +359,35 @@ func (b *builder) checkProbes() {
 			}
 		}
 	}
+}
+
+// RulesetText reads the host's ruleset file; with haltfleet_ruleset_template
+// it is rendered as a Go text/template over the host's vars (plus
+// inventory_hostname and group_names), failing on any missing key.
+func (h *Host) RulesetText() ([]byte, error) {
+	if h.Settings.Ruleset == "" {
+		return nil, fmt.Errorf("%s: ruleset: haltfleet_ruleset is not set", h.Name)
+	}
+	data, err := readLimited(h.Settings.Ruleset)
+	if err != nil {
+		return nil, fmt.Errorf("%s: ruleset: %w", h.Name, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s: ruleset: %s is larger than %d bytes", h.Name, h.Settings.Ruleset, maxFileSize)
+	}
+	if !h.Settings.RulesetTemplate {
+		return data, nil
+	}
+	tmpl, err := template.New(filepath.Base(h.Settings.Ruleset)).Option("missingkey=error").Parse(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: ruleset template: %w", h.Name, err)
+	}
+	vars := maps.Clone(h.Vars)
+	vars["inventory_hostname"] = h.Name
+	vars["group_names"] = slices.DeleteFunc(slices.Clone(h.Groups), func(g string) bool { return g == "all" || g == "ungrouped" })
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, vars); err != nil {
+		return nil, fmt.Errorf("%s: ruleset template: %w", h.Name, err)
+	}
+	return out.Bytes(), nil
 }
