@@ -1,0 +1,260 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/haltfleet/haltfleet/inventory"
+	"github.com/haltfleet/haltfleet/runner"
+)
+
+// Defaults when the inventory leaves a bound at zero.
+const (
+	defaultDeadman = 60 * time.Second
+	defaultSSHGone = 120 * time.Second
+)
+
+// ErrProbeFailed: at least one probe saw something other than what it expected.
+var ErrProbeFailed = errors.New("probe failed")
+
+// UpInput is everything `up` needs for one host; the CLI owns connections and concurrency.
+type UpInput struct {
+	Host    inventory.Host
+	Runner  runner.Runner // the open connection to Host
+	Options Options
+	// Reconnect opens a NEW connection to Host: confirming the dead-man timer over it
+	// proves the new ruleset still lets the controller in.
+	Reconnect func(ctx context.Context) (runner.Runner, error)
+	// Dial returns nil while Host's SSH answers (see DialSSH); used after the halt.
+	Dial func(ctx context.Context) error
+	// ProbeFrom returns a runner on a probe's From host (inventory.Controller: local).
+	// The CLI owns (and closes) these runners.
+	ProbeFrom func(ctx context.Context, from string) (runner.Runner, error)
+	// Events receives progress; nil drops it.
+	Events func(Event)
+}
+
+// UpResult is what `up` did to one host.
+type UpResult struct {
+	Host    string        `json:"host"`
+	Facts   Facts         `json:"facts"`
+	Changes []Change      `json:"changes"` // applied, in order
+	Report  Report        `json:"report"`
+	Halted  bool          `json:"halted"`
+	Gone    time.Duration `json:"gone"` // halt trigger until SSH stopped answering
+	Probes  []ProbeResult `json:"probes,omitempty"`
+	// Elapsed runs from the start to "halted and probed" (or to the last step done).
+	Elapsed time.Duration `json:"elapsed"`
+}
+
+func (in UpInput) emit(stage, status, format string, args ...any) {
+	if in.Events != nil {
+		in.Events(Event{Host: in.Host.Name, Stage: stage, Status: status, Message: fmt.Sprintf(format, args...), Time: time.Now()})
+	}
+}
+
+// fail emits the failure and returns err with host and stage unless it has them.
+func (in UpInput) fail(stage string, err error) error {
+	in.emit(stage, StatusFailed, "%v", err)
+	return err
+}
+
+// prepare gathers facts, refuses what cannot be parked and plans every change but the
+// halt. desired is the rendered ruleset ("" when none is set).
+func prepare(ctx context.Context, in UpInput) (f Facts, changes []Change, desired string, err error) {
+	host, s := in.Host.Name, in.Host.Settings
+	in.emit("facts", StatusStart, "gathering facts")
+	if f, err = Gather(ctx, in.Runner); err != nil {
+		return f, nil, "", in.fail("facts", err)
+	}
+	if f.Host == "" {
+		f.Host = host
+	}
+	in.emit("facts", StatusOK, "%s, init %s, firewall %s", f.Distro.ID, f.Init, f.Firewall.Backend)
+	if err = Refuse(f, s, in.Options); err != nil {
+		return f, nil, "", in.fail("refuse", err)
+	}
+	in.emit("plan", StatusStart, "planning")
+	if s.Ruleset != "" {
+		if desired, err = RenderRuleset(s.Ruleset, s.RulesetTemplate, in.Host.Vars); err != nil {
+			return f, nil, "", in.fail("plan", fmt.Errorf("%s: ruleset: %w", host, err))
+		}
+		ch, err := PlanRuleset(ctx, in.Runner, host, f, desired)
+		if err != nil {
+			return f, nil, "", in.fail("plan", err)
+		}
+		changes = append(changes, ch...)
+	}
+	if len(s.Sysctls) > 0 {
+		ch, err := PlanSysctls(ctx, in.Runner, host, s.Sysctls)
+		if err != nil {
+			return f, nil, "", in.fail("plan", err)
+		}
+		changes = append(changes, ch...)
+	}
+	if s.Halt {
+		if s.PinAddresses || in.Options.PinAddresses {
+			changes = append(changes, PlanPin(host, f)...)
+		}
+		ch, err := PlanArm(ctx, in.Runner, host, f, s)
+		if err != nil {
+			return f, nil, "", in.fail("plan", err)
+		}
+		changes = append(changes, ch...)
+	}
+	in.emit("plan", StatusOK, "%d changes", len(changes))
+	return f, changes, desired, nil
+}
+
+// Plan is Up without touching the host (beyond the temp files reading it needs, which
+// are removed): the changes Up would make, the halt last.
+func Plan(ctx context.Context, in UpInput) ([]Change, error) {
+	f, changes, _, err := prepare(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Host.Settings.Halt {
+		changes = append(changes, HaltChange(in.Host.Name, f))
+	}
+	return changes, nil
+}
+
+// Up brings one host to its desired state: facts, refusal, plan, apply (the ruleset
+// behind the dead-man timer), verify, and with Halt set: halt, wait until SSH is gone,
+// probe. It never halts a host whose verification failed. On a live armed host in sync
+// it changes nothing before the halt.
+func Up(ctx context.Context, in UpInput) (UpResult, error) {
+	start := time.Now()
+	s := in.Host.Settings
+	res := UpResult{Host: in.Host.Name}
+	finish := func(err error) (UpResult, error) {
+		res.Elapsed = time.Since(start)
+		return res, err
+	}
+	f, changes, desired, err := prepare(ctx, in)
+	res.Facts = f
+	if err != nil {
+		return finish(err)
+	}
+
+	in.emit("apply", StatusStart, "%d changes", len(changes))
+	deadman := time.Duration(s.DeadmanSeconds) * time.Second
+	if deadman <= 0 {
+		deadman = defaultDeadman
+	}
+	env := ApplyEnv{Confirm: in.confirm, Deadman: deadman, OnChange: func(ch Change) {
+		res.Changes = append(res.Changes, ch)
+		in.emit("apply", StatusChanged, "%s", ch.Summary)
+	}}
+	if err := Apply(ctx, in.Runner, changes, env); err != nil {
+		return finish(in.fail("apply", err))
+	}
+	in.emit("apply", StatusOK, "%d changes applied", len(res.Changes))
+
+	in.emit("verify", StatusStart, "reading back")
+	res.Report, err = Verify(ctx, in.Runner, f, s, desired)
+	if err != nil {
+		return finish(in.fail("verify", err))
+	}
+	in.emit("verify", StatusOK, "%d checks passed", len(res.Report.Checks))
+
+	if s.Halt {
+		in.emit("halt", StatusStart, "halting")
+		if err := Halt(ctx, in.Runner, f); err != nil {
+			return finish(in.fail("halt", err))
+		}
+		if in.Dial == nil {
+			return finish(in.fail("gone", fmt.Errorf("%s: gone: no way to dial SSH", in.Host.Name)))
+		}
+		bound := time.Duration(s.SSHGoneSeconds) * time.Second
+		if bound <= 0 {
+			bound = defaultSSHGone
+		}
+		res.Gone, err = WaitGone(ctx, in.Dial, bound)
+		if err != nil {
+			return finish(in.fail("gone", fmt.Errorf("%s: gone: %w", in.Host.Name, err)))
+		}
+		res.Halted = true
+		in.emit("halt", StatusOK, "SSH gone after %s", res.Gone.Round(time.Millisecond))
+	}
+	res.Probes, err = runProbes(ctx, in)
+	return finish(err)
+}
+
+// confirm cancels the dead-man timer over a fresh connection.
+func (in UpInput) confirm(ctx context.Context) error {
+	if in.Reconnect == nil {
+		return fmt.Errorf("%s: confirm: no way to open a new connection", in.Host.Name)
+	}
+	nr, err := in.Reconnect(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: confirm: new connection: %w", in.Host.Name, err)
+	}
+	defer nr.Close()
+	if _, err := nr.Exec(ctx, runner.Cmd{Command: DeadmanCancelCommand(), Sudo: true}); err != nil {
+		return fmt.Errorf("%s: confirm: cancel the dead-man timer: %w", in.Host.Name, err)
+	}
+	return nil
+}
+
+// ProbeHalted is `up` for a host that no longer answers SSH: it can only be probed.
+func ProbeHalted(ctx context.Context, in UpInput) (UpResult, error) {
+	start := time.Now()
+	res := UpResult{Host: in.Host.Name, Halted: true}
+	in.emit("halt", StatusSkipped, "host does not answer SSH: probing only")
+	var err error
+	res.Probes, err = runProbes(ctx, in)
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+func runProbes(ctx context.Context, in UpInput) ([]ProbeResult, error) {
+	probes := in.Host.Settings.Probes
+	if len(probes) == 0 {
+		return nil, nil
+	}
+	if in.ProbeFrom == nil {
+		return nil, in.fail("probe", fmt.Errorf("%s: probe: no way to reach the probing hosts", in.Host.Name))
+	}
+	var out []ProbeResult
+	failed := 0
+	for _, p := range probes {
+		r, err := in.ProbeFrom(ctx, p.From)
+		var pr ProbeResult
+		if err != nil {
+			pr = ProbeResult{Probe: p, Err: fmt.Sprintf("%s: %v", p.From, err)}
+		} else {
+			pr = RunProbe(ctx, r, p)
+		}
+		out = append(out, pr)
+		status := StatusOK
+		if !pr.OK {
+			status = StatusFailed
+			failed++
+		}
+		in.emit("probe", status, "%s -> %s %s: %s (expect %s)%s", p.From, p.Proto, p.To, openWord(pr), p.Expect, errSuffix(pr.Err))
+	}
+	if failed > 0 {
+		return out, fmt.Errorf("%s: probe: %w: %d of %d", in.Host.Name, ErrProbeFailed, failed, len(probes))
+	}
+	return out, nil
+}
+
+func openWord(pr ProbeResult) string {
+	switch {
+	case pr.Err != "":
+		return "error"
+	case pr.Open:
+		return "open"
+	}
+	return "closed"
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
