@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -138,8 +139,12 @@ type cfgEval struct {
 }
 
 func (e *cfgEval) set(l cfgLine) {
-	if l.key == "identityfile" || l.key == "certificatefile" {
-		e.vals[l.key] = append(e.vals[l.key], l.args...)
+	if l.key == "identityfile" || l.key == "certificatefile" { // accumulate, without duplicates (as ssh)
+		for _, a := range l.args {
+			if !slices.Contains(e.vals[l.key], a) {
+				e.vals[l.key] = append(e.vals[l.key], a)
+			}
+		}
 		return
 	}
 	if l.key == "proxycommand" || l.key == "proxyjump" { // mutually exclusive: the first one wins
