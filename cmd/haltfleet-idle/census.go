@@ -11,8 +11,8 @@ type census struct {
 	others   int     // other processes, kernel threads excluded; -1 if /proc is unreadable
 	mounts   []mount // nil with mountsOK false if mountinfo is unreadable
 	mountsOK bool
-	detached int
-	failed   int
+	detached int // detach calls that worked (a lazy detach may take submounts with it)
+	failed   int // picked mounts still mounted after the last pass; -1 if unknown
 }
 
 // maxDisks bounds the line on hosts with many mounts (the runit case keeps them all).
@@ -21,13 +21,17 @@ const maxDisks = 8
 // line renders the census, e.g.
 // "haltfleet-idle: parked pid=1 others=0 mounts=tmpfs,proc,devtmpfs disks=none detached=23 failed=0".
 func (c census) line() string {
-	others := "unknown"
-	if c.others >= 0 {
-		others = itoa(c.others)
-	}
-	return "haltfleet-idle: parked pid=" + itoa(c.pid) + " others=" + others +
+	return "haltfleet-idle: parked pid=" + itoa(c.pid) + " others=" + count(c.others) +
 		" mounts=" + c.mountList() + " disks=" + c.diskList() +
-		" detached=" + itoa(c.detached) + " failed=" + itoa(c.failed)
+		" detached=" + itoa(c.detached) + " failed=" + count(c.failed)
+}
+
+// count renders a number that is -1 when it could not be taken.
+func count(n int) string {
+	if n < 0 {
+		return "unknown"
+	}
+	return itoa(n)
 }
 
 // mountList names filesystem types in order of first appearance, "*N" for repeats.
@@ -96,10 +100,8 @@ func takeCensus(pid int) census {
 	if n, err := countOthers(pid); err == nil {
 		c.others = n
 	}
-	if b, err := readFile("/proc/self/mountinfo"); err == nil {
-		if ms, err := parseMountinfo(b); err == nil {
-			c.mounts, c.mountsOK = ms, true
-		}
+	if ms, err := readMounts(); err == nil {
+		c.mounts, c.mountsOK = ms, true
 	}
 	return c
 }

@@ -56,6 +56,7 @@ func TestDispatch(t *testing.T) {
 		{"no verb as init parks", []string{"/shutdown"}, 1, nil, 0, []string{"warn", "park"}, nil},
 		{"unknown verb otherwise is usage", []string{"idle", "sleep"}, 812, nil, 2, []string{"complain"}, nil},
 		{"selftest", []string{"idle", "--selftest"}, 812, nil, 7, []string{"selftest--selftest"}, nil},
+		{"selftest helper as init parks", []string{"/shutdown", selftestLinger}, 1, nil, 0, []string{"warn", "park"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &recorder{rebootErr: tc.rebootErr}

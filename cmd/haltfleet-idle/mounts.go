@@ -137,28 +137,53 @@ func underPick(root string) func(string) bool {
 	return func(p string) bool { return p == root || hasPrefix(p, root+"/") }
 }
 
-// detach lazily unmounts every picked mount, deepest first. Lazy (MNT_DETACH) because open
-// files from killed processes may still pin a filesystem; the kernel finishes once they close.
-func detach(pick func(string) bool) (done, failedN int, err error) {
+// detachPasses bounds the retries: each pass needs progress, so this is only a backstop.
+const detachPasses = 8
+
+// detach lazily unmounts every picked mount, deepest first, and returns how many detach calls
+// worked and how many picked mounts are still there. Lazy (MNT_DETACH) because files held open
+// by killed processes may still pin a filesystem; the kernel finishes once they close. A
+// mount hidden under a later mount on a parent path cannot be reached by name (ENOENT); it
+// usually goes with that parent, and another pass over a fresh mountinfo takes what is left.
+func detach(pick func(string) bool) (done, left int, err error) {
+	for pass := 0; pass < detachPasses; pass++ {
+		ms, err := readMounts()
+		if err != nil {
+			return done, -1, err
+		}
+		order := detachOrder(ms, pick)
+		if len(order) == 0 {
+			return done, 0, nil
+		}
+		progress := 0
+		var first error
+		for _, p := range order {
+			if e := syscall.Unmount(p, syscall.MNT_DETACH); e != nil {
+				if first == nil {
+					first = failed("detach "+p, e)
+				}
+				continue
+			}
+			progress++
+		}
+		done += progress
+		if progress == 0 {
+			return done, len(order), first
+		}
+	}
+	ms, err := readMounts()
+	if err != nil {
+		return done, -1, err
+	}
+	return done, len(detachOrder(ms, pick)), nil
+}
+
+func readMounts() ([]mount, error) {
 	b, err := readFile("/proc/self/mountinfo")
 	if err != nil {
-		return 0, 0, failed("read mountinfo", err)
+		return nil, failed("read mountinfo", err)
 	}
-	ms, err := parseMountinfo(b)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, p := range detachOrder(ms, pick) {
-		if e := syscall.Unmount(p, syscall.MNT_DETACH); e != nil {
-			failedN++
-			if err == nil {
-				err = failed("detach "+p, e)
-			}
-			continue
-		}
-		done++
-	}
-	return done, failedN, err
+	return parseMountinfo(b)
 }
 
 // makePrivate stops unmounts from propagating to other mount namespaces sharing peers with ours.

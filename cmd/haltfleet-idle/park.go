@@ -16,17 +16,17 @@ func park(pid int) {
 	ignoreSignals()
 	root, _ := syscall.Getenv(envRoot)
 	censusPath, _ := syscall.Getenv(envCensus)
-	done, failedN := 0, 0
+	done, left := 0, 0
 	if pid == 1 {
 		pick := exitrdPick
 		if root != "" {
 			pick = underPick(root)
 		}
-		done, failedN, _ = detach(pick)
+		done, left, _ = detach(pick)
 	}
 	reapReady()
 	c := takeCensus(pid)
-	c.detached, c.failed = done, failedN
+	c.detached, c.failed = done, left
 	tell(censusPath, c.line())
 	idle()
 }

@@ -108,7 +108,7 @@ func selftestInside() (string, error) {
 	if len(before) < 5 {
 		return "", failed("fake /oldroot has "+itoa(len(before))+" mounts, want 5", errSelftest)
 	}
-	done, failedN, err := detach(underPick(root))
+	done, left, err := detach(underPick(root))
 	if err != nil {
 		return "", err
 	}
@@ -131,7 +131,7 @@ func selftestInside() (string, error) {
 		return "", err
 	}
 	c := takeCensus(1)
-	c.detached, c.failed = done, failedN
+	c.detached, c.failed = done, left
 	return c.line() + " reaped=" + itoa(reaped) + " disks-detached=" + itoa(disks), nil
 }
 
@@ -228,11 +228,7 @@ func fakeOldroot() (string, error) {
 
 // mountsUnder lists mount points at or below root and how many of them are disks.
 func mountsUnder(root string) (points []string, disks int, err error) {
-	b, err := readFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, 0, failed("read mountinfo", err)
-	}
-	ms, err := parseMountinfo(b)
+	ms, err := readMounts()
 	if err != nil {
 		return nil, 0, err
 	}

@@ -31,7 +31,8 @@ func stageExitrd(bin string) {
 		{"run", "run", "tmpfs", 0},
 		{"lock", "run/lock", "tmpfs", 0},
 		{"under", "stack", "tmpfs", 0},
-		{"over", "stack", "tmpfs", 0}, // two mounts on one point
+		{"inner", "stack/inner", "tmpfs", 0}, // hidden by the next: unreachable by name
+		{"over", "stack", "tmpfs", 0},        // two mounts on one point
 		{"/", "disk", "", syscall.MS_BIND},
 	}
 	for _, s := range steps {
