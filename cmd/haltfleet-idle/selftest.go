@@ -108,16 +108,16 @@ func selftestInside() (string, error) {
 	if len(before) < 5 {
 		return "", failed("fake /oldroot has "+itoa(len(before))+" mounts, want 5", errSelftest)
 	}
-	done, left, err := detach(underPick(root))
+	done, remaining, err := detach(underPick(root))
 	if err != nil {
 		return "", err
 	}
-	left, _, err := mountsUnder(root)
+	stuck, _, err := mountsUnder(root)
 	if err != nil {
 		return "", err
 	}
-	if len(left) > 0 {
-		return "", failed("still mounted after detach: "+token(left[0]), errSelftest)
+	if len(stuck) > 0 || remaining != 0 {
+		return "", failed("still mounted after detach: "+itoa(remaining)+" "+join(stuck, ","), errSelftest)
 	}
 	others, err := countOthers(1)
 	if err != nil {
@@ -131,7 +131,7 @@ func selftestInside() (string, error) {
 		return "", err
 	}
 	c := takeCensus(1)
-	c.detached, c.failed = done, left
+	c.detached, c.failed = done, remaining
 	return c.line() + " reaped=" + itoa(reaped) + " disks-detached=" + itoa(disks), nil
 }
 
