@@ -232,3 +232,31 @@ func assertShell(t *testing.T, r *shellRunner, sh string) {
 		t.Fatalf("nested sh is %q, want %q", got, sh)
 	}
 }
+
+// BenchmarkGatherLocal is the cost of one facts round trip minus the network: the
+// script's run time on this host plus parsing.
+func BenchmarkGatherLocal(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.Symlink("/bin/sh", filepath.Join(dir, "sh")); err != nil {
+		b.Fatal(err)
+	}
+	r := &shellRunner{shDir: dir}
+	for b.Loop() {
+		if _, err := Gather(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFacts(b *testing.B) {
+	out, err := os.ReadFile(filepath.Join("testdata", "facts", "ubuntu2204", "dump.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out)))
+	for b.Loop() {
+		if _, err := parseFacts(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
