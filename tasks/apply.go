@@ -47,8 +47,8 @@ func applyOne(ctx context.Context, r runner.Runner, ch Change, env ApplyEnv) err
 		if err == nil {
 			return nil
 		}
-		// the callee may already have prefixed host and stage; do not say them twice
-		if strings.HasPrefix(err.Error(), host+": ") {
+		// ApplyFile & co. already prefix host and stage; do not say them twice
+		if strings.HasPrefix(err.Error(), host+": "+stage+": ") {
 			return err
 		}
 		return fmt.Errorf("%s: %s: %s: %w", host, stage, ch.Summary, err)

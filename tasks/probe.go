@@ -70,11 +70,12 @@ func ProbeCommand(p inventory.Probe, timeout time.Duration) (string, error) {
 			runner.Quote(`exec 3<>"/dev/tcp/$0/$1" && echo "connected to $0 port $1"`) + " " + h + " " + pt + "; " +
 			"else echo 'rc=noprobe'; exit 0; fi"
 	case "udp":
-		// a reply line is "open"; silence within the timeout is "closed"
+		// a reply is "open"; silence within the timeout is "closed". The bash fallback reads
+		// with dd: one read(2) takes one whole datagram, bash's read would take one byte of it.
 		body = "if command -v nc >/dev/null 2>&1; then r=$(printf '%s\\n' " + probePayload + " | nc -u -w " + t + " " + h + " " + pt + "); " +
 			"elif command -v bash >/dev/null 2>&1; then r=$(timeout " + t + " bash -c " +
-			runner.Quote(`exec 3<>"/dev/udp/$0/$1" && echo `+probePayload+` >&3 && read -r -t "$2" l <&3 && echo "$l"`) +
-			" " + h + " " + pt + " " + t + "); " +
+			runner.Quote(`exec 3<>"/dev/udp/$0/$1" && echo `+probePayload+` >&3 && dd bs=65536 count=1 <&3 2>/dev/null`) +
+			" " + h + " " + pt + "); " +
 			"else echo 'rc=noprobe'; exit 0; fi; " +
 			`if [ -n "$r" ]; then echo "reply: $r"; (exit 0); else echo 'no reply'; (exit 1); fi`
 	case "icmp":
