@@ -27,6 +27,7 @@ type builder struct {
 
 type groupDef struct {
 	g        *Group
+	members  map[string]bool // g.Hosts as a set: ranges make big groups
 	varPos   map[string]Pos
 	settings map[string]setting
 }
@@ -230,7 +231,7 @@ func (b *builder) group(name string, pos Pos) *groupDef {
 		}
 		return gd
 	}
-	gd := &groupDef{g: &Group{Name: name, Vars: map[string]any{}, Pos: pos, Priority: 1}, varPos: map[string]Pos{}, settings: map[string]setting{}}
+	gd := &groupDef{g: &Group{Name: name, Vars: map[string]any{}, Pos: pos, Priority: 1}, members: map[string]bool{}, varPos: map[string]Pos{}, settings: map[string]setting{}}
 	b.groups = append(b.groups, gd)
 	b.byName[name] = gd
 	b.inv.Groups[name] = gd.g
@@ -253,9 +254,10 @@ func (b *builder) host(name string, pos Pos, port int) *hostDef {
 }
 
 func (b *builder) addHost(group string, hd *hostDef) {
-	g := b.byName[group].g
-	if !slices.Contains(g.Hosts, hd.h.Name) {
-		g.Hosts = append(g.Hosts, hd.h.Name)
+	gd := b.byName[group]
+	if !gd.members[hd.h.Name] {
+		gd.members[hd.h.Name] = true
+		gd.g.Hosts = append(gd.g.Hosts, hd.h.Name)
 		hd.direct = append(hd.direct, group)
 	}
 }

@@ -57,14 +57,23 @@ func (inv *Inventory) Limit(patterns string) ([]*Host, error) {
 			errs = append(errs, fmt.Errorf("limit %q: %w", t, err))
 			continue
 		}
+		in := make(map[*Host]bool, len(matched))
+		for _, h := range matched {
+			in[h] = true
+		}
 		switch t[0] {
 		case '&':
-			selected = slices.DeleteFunc(selected, func(h *Host) bool { return !slices.Contains(matched, h) })
+			selected = slices.DeleteFunc(selected, func(h *Host) bool { return !in[h] })
 		case '!':
-			selected = slices.DeleteFunc(selected, func(h *Host) bool { return slices.Contains(matched, h) })
+			selected = slices.DeleteFunc(selected, func(h *Host) bool { return in[h] })
 		default:
+			have := make(map[*Host]bool, len(selected))
+			for _, h := range selected {
+				have[h] = true
+			}
 			for _, h := range matched {
-				if !slices.Contains(selected, h) {
+				if !have[h] {
+					have[h] = true
 					selected = append(selected, h)
 				}
 			}
@@ -171,14 +180,16 @@ func (inv *Inventory) matchTerm(pattern string) ([]*Host, error) {
 		}
 	}
 	var out []*Host
+	inGroup := map[*Host]bool{}
 	for _, h := range inv.Hosts {
 		if slices.ContainsFunc(h.Groups, func(g string) bool { return groups[g] }) {
 			out = append(out, h)
+			inGroup[h] = true
 		}
 	}
 	if len(groups) == 0 || pattern[0] == '~' || strings.ContainsAny(pattern, ".?*[") {
 		for _, h := range inv.Hosts {
-			if match(h.Name) && !slices.Contains(out, h) {
+			if !inGroup[h] && match(h.Name) {
 				out = append(out, h)
 			}
 		}

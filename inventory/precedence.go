@@ -23,6 +23,7 @@ func (b *builder) finish() (*Inventory, error) {
 	}
 	b.depths()
 	ungrouped := b.byName["ungrouped"].g
+	leave := map[string]bool{}
 	for _, h := range b.inv.Hosts {
 		hd := b.hosts[h.Name]
 		in := b.ancestors(hd.direct)
@@ -30,7 +31,7 @@ func (b *builder) finish() (*Inventory, error) {
 		switch {
 		case in["ungrouped"] && others > 0:
 			// Listed under ungrouped and elsewhere: Ansible drops it from ungrouped.
-			ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(n string) bool { return n == h.Name })
+			leave[h.Name] = true
 			delete(in, "ungrouped")
 		case others == 0 && !in["ungrouped"]:
 			ungrouped.Hosts = append(ungrouped.Hosts, h.Name)
@@ -39,6 +40,7 @@ func (b *builder) finish() (*Inventory, error) {
 		h.Groups = b.precedence(slices.Collect(maps.Keys(in)))
 		b.merge(hd)
 	}
+	ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(n string) bool { return leave[n] })
 	b.checkProbes()
 	if b.failed() {
 		return nil, errors.Join(b.errs...)
