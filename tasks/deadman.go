@@ -70,6 +70,7 @@ fi`
 func armScript(seconds int) string {
 	unit := "haltfleet-deadman-" + nonce()
 	return deadmanVars() + fmt.Sprintf(`set -f; umask 077; S=%d
+command -v nft >/dev/null 2>&1 || { echo "nft not found on PATH" >&2; exit %d; }
 mkdir -p "$D" && chmod 700 "$D" || exit %d
 if [ -e "$D/deadman.pid" ]; then pid=$(cat "$D/deadman.pid" 2>/dev/null)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "dead-man timer pid $pid still running" >&2; exit %d; fi
@@ -95,7 +96,7 @@ i=0; while [ ! -s "$D/deadman.pid" ]; do
   i=$((i+1)); if [ $i -gt 100 ]; then echo "dead-man timer did not start" >&2; exit %d; fi; sleep 0.05
 done
 echo armed
-`, seconds, exitRunDir, exitPending, exitUpload, exitCheck, exitRollback, exitRollback,
+`, seconds, exitNoTools, exitRunDir, exitPending, exitUpload, exitCheck, exitRollback, exitRollback,
 		runner.Quote(timerScript), unit, exitTimer)
 }
 

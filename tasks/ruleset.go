@@ -19,6 +19,7 @@ var ErrRulesetInvalid = errors.New("ruleset rejected by nft")
 
 // Exit codes of the ruleset scripts, so Go can tell which step failed.
 const (
+	exitNoTools  = 89 // nft or unshare missing
 	exitRunDir   = 90 // cannot create RunDir
 	exitUpload   = 91 // cannot write the temp file
 	exitCheck    = 92 // nft -c failed: the ruleset is invalid
@@ -101,6 +102,7 @@ func (s rulesetState) diff() string {
 func writeCompareScript(s *sectioned) {
 	tmp := RunDir + "/ruleset.check." + nonce() + ".nft"
 	s.line("set -f; umask 077")
+	s.line(fmt.Sprintf(`for c in nft unshare; do command -v $c >/dev/null 2>&1 || { echo "$c not found on PATH" >&2; exit %d; }; done`, exitNoTools))
 	s.line(fmt.Sprintf("D=%s; N=%s", runner.Quote(RunDir), runner.Quote(tmp)))
 	s.line(fmt.Sprintf(`mkdir -p "$D" && chmod 700 "$D" || exit %d`, exitRunDir))
 	s.line(`trap 'rm -f "$N"' EXIT`)
