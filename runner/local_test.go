@@ -63,3 +63,31 @@ func TestLocalUploadDownload(t *testing.T) {
 		t.Fatalf("download %q %v", b, err)
 	}
 }
+
+func TestNeedSudo(t *testing.T) {
+	for _, tc := range []struct {
+		login, become string
+		sudo, want    bool
+	}{
+		{"root", "", true, false}, // already root: no sudo
+		{"admin", "", true, true},
+		{"admin", "", false, false},
+		{"admin", "admin", true, false},
+		{"root", "postgres", true, true},
+	} {
+		e := execEnv{login: tc.login, becomeUser: tc.become}
+		if got := e.needSudo(tc.sudo); got != tc.want {
+			t.Errorf("login %s become %q sudo %v: got %v", tc.login, tc.become, tc.sudo, got)
+		}
+	}
+}
+
+func TestLocalSudoAsRootRunsDirectly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("checks the root case")
+	}
+	res, err := NewLocal(LocalOptions{}).Exec(context.Background(), Cmd{Command: "id -u; cat", Stdin: strings.NewReader("in"), Sudo: true})
+	if err != nil || string(res.Stdout) != "0\nin" {
+		t.Fatalf("%q %v", res.Stdout, err)
+	}
+}

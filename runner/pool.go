@@ -19,6 +19,10 @@ import (
 // DefaultConnectTimeout bounds TCP connect plus SSH handshake when nothing else does.
 const DefaultConnectTimeout = 10 * time.Second
 
+// DefaultServerAliveInterval: OpenSSH's default is off, but a halted host never sends a
+// FIN, so without keepalives a command in flight at the halt would wait forever.
+const DefaultServerAliveInterval = 15 * time.Second
+
 // maxSessions stays under OpenSSH's default MaxSessions=10, leaving one for SFTP.
 const maxSessions = 8
 
@@ -36,7 +40,10 @@ type Options struct {
 	// Log sees every command (never its stdin), for -v.
 	Log            func(host, command string)
 	ConnectTimeout time.Duration // default DefaultConnectTimeout
-	MaxOutput      int           // per stream; default DefaultMaxOutput
+	// ServerAliveInterval when the target sets none; default DefaultServerAliveInterval,
+	// negative disables. Three unanswered keepalives drop the connection.
+	ServerAliveInterval time.Duration
+	MaxOutput           int // per stream; default DefaultMaxOutput
 	// Dial opens TCP connections to the first hop; default net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -290,8 +297,15 @@ func (p *Pool) dial(ctx context.Context, t Target, via *conn, key string) (*conn
 		c.client.Wait()
 		close(c.dead)
 	}()
-	if t.ServerAliveInterval > 0 {
-		go keepalive(c, t.ServerAliveInterval)
+	alive := t.ServerAliveInterval
+	if alive == 0 {
+		alive = p.opts.ServerAliveInterval
+	}
+	if alive == 0 {
+		alive = DefaultServerAliveInterval
+	}
+	if alive > 0 {
+		go keepalive(c, alive)
 	}
 	return c, nil
 }

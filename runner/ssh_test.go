@@ -344,3 +344,73 @@ func TestSSHConcurrentOnOneConnection(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// freezer forwards TCP to a server until frozen; then it stays silent without closing,
+// the way a halted host does.
+type freezer struct {
+	ln     net.Listener
+	frozen atomic.Bool
+}
+
+func startFreezer(t *testing.T, to string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	fz := &freezer{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go fz.pipe(c, s)
+			go fz.pipe(s, c)
+		}
+	}()
+	return fz
+}
+
+func (fz *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if fz.frozen.Load() {
+			continue // swallow: nothing gets through any more
+		}
+		dst.Write(buf[:n])
+	}
+}
+
+func TestSSHKeepaliveDetectsSilentHost(t *testing.T) {
+	f := newFixture(t)
+	fz := startFreezer(t, f.srv.addr)
+	f.target.Port = fz.ln.Addr().(*net.TCPAddr).Port
+	trust(t, f.knownHosts, fz.ln.Addr().String(), f.srv.hostKey.PublicKey())
+	_, s := f.get(t, Options{ServerAliveInterval: 100 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Exec(context.Background(), Cmd{Command: "sleep 0.3; echo late"})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	fz.frozen.Store(true)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("want ErrDisconnected, got %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("command still waiting on a silent host after 3s (keepalive 100ms)")
+	}
+}
