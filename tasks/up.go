@@ -16,6 +16,9 @@ const (
 	defaultSSHGone = 120 * time.Second
 )
 
+// gatherFacts is Gather; tests swap it to describe a host without a real one.
+var gatherFacts = Gather
+
 // ErrProbeFailed: at least one probe saw something other than what it expected.
 var ErrProbeFailed = errors.New("probe failed")
 
@@ -66,7 +69,7 @@ func (in UpInput) fail(stage string, err error) error {
 func prepare(ctx context.Context, in UpInput) (f Facts, changes []Change, desired string, err error) {
 	host, s := in.Host.Name, in.Host.Settings
 	in.emit("facts", StatusStart, "gathering facts")
-	if f, err = Gather(ctx, in.Runner); err != nil {
+	if f, err = gatherFacts(ctx, in.Runner); err != nil {
 		return f, nil, "", in.fail("facts", err)
 	}
 	if f.Host == "" {
