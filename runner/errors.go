@@ -107,6 +107,7 @@ type cappedBuffer struct {
 	w          interface{ Write([]byte) (int, error) }
 	overflowed bool
 	onOverflow func()
+	teeErr     error // the tee failed; capture goes on so the remote is not blocked
 }
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
@@ -119,9 +120,9 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 		c.overflowed = true
 	}
 	c.buf.Write(p)
-	if c.w != nil {
+	if c.w != nil && c.teeErr == nil {
 		if _, err := c.w.Write(p); err != nil {
-			return n, err
+			c.teeErr = err
 		}
 	}
 	if c.overflowed && c.onOverflow != nil {

@@ -60,6 +60,8 @@ func (e *execEnv) exec(ctx context.Context, s starter, cmd Cmd) (Result, error) 
 	switch cause := context.Cause(runCtx); {
 	case ctx.Err() != nil:
 		return res, hostErr(e.host, "exec", ctx.Err())
+	case errors.Is(cause, ErrSudoPassword) || errors.Is(cause, ErrSudoFailed):
+		return res, hostErr(e.host, "sudo", cause)
 	case cause != nil:
 		return res, hostErr(e.host, "exec", cause)
 	case err != nil:
@@ -67,6 +69,9 @@ func (e *execEnv) exec(ctx context.Context, s starter, cmd Cmd) (Result, error) 
 	}
 	if bw != nil && !bw.started {
 		return res, hostErr(e.host, "sudo", withDetail(ErrSudoFailed, "exit %d: %s", code, tail(bw.pre.Bytes(), stderrTail)))
+	}
+	if code == 0 && (stdout.teeErr != nil || stderr.teeErr != nil) {
+		return res, hostErr(e.host, "output", errors.Join(stdout.teeErr, stderr.teeErr))
 	}
 	if code != 0 {
 		return res, &CommandError{Host: e.host, Command: cmd.Command, ExitCode: code, Stderr: tail(res.Stderr, stderrTail)}

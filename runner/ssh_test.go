@@ -31,7 +31,7 @@ type fixture struct {
 	target     Target
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -56,7 +56,7 @@ func (f *fixture) pool(o Options) *Pool {
 	return NewPool(o)
 }
 
-func (f *fixture) get(t *testing.T, o Options) (*Pool, *SSH) {
+func (f *fixture) get(t testing.TB, o Options) (*Pool, *SSH) {
 	t.Helper()
 	p := f.pool(o)
 	t.Cleanup(func() { p.Close() })
