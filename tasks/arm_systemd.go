@@ -110,6 +110,16 @@ func systemdChanges(f Facts, st armState) []Change {
 			}
 		}
 	}
+	var dirs []string // Upload does not create directories
+	for _, d := range armSortedKeys(dropins) {
+		if cur, _ := st.file(dropinPath(d)); !cur.Exists {
+			dirs = append(dirs, runner.Quote(armDir(dropinPath(d))))
+		}
+	}
+	if len(dirs) > 0 {
+		out = append(out, Change{Kind: KindCommand, Summary: "create the runtime drop-in directories",
+			Command: "mkdir -p " + strings.Join(dirs, " ")})
+	}
 	reload := false
 	for _, d := range armSortedKeys(dropins) {
 		p := dropinPath(d)

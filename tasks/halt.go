@@ -27,7 +27,7 @@ func haltTrigger(init string) (string, error) {
 	case InitSysvinit, InitOpenRC:
 		return detached("shutdown -h now"), nil
 	case InitRunit:
-		return detached("runit-init 0 || init 0"), nil
+		return detached("init 0"), nil // Debian's /sbin/init is runit-init once runit is PID 1
 	}
 	return "", fmt.Errorf("%w: %q", ErrNoArmRecipe, init)
 }

@@ -22,7 +22,7 @@ func TestHalt(t *testing.T) {
 		{InitSystemd, false, "systemctl --no-block halt"},
 		{InitSysvinit, false, "setsid sh -c 'sleep 1; shutdown -h now' </dev/null >/dev/null 2>&1 &"},
 		{InitOpenRC, true, "shutdown -h now"},
-		{InitRunit, false, "runit-init 0"},
+		{InitRunit, false, "init 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.init, func(t *testing.T) {
