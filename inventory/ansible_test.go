@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/haltfleet/haltfleet/internal/testenv"
@@ -108,4 +109,58 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// TestLimitMatchesAnsible asks the real `ansible --list-hosts` which hosts
+// each pattern selects and compares the set with Limit's.
+func TestLimitMatchesAnsible(t *testing.T) {
+	bin := testenv.NeedCommand(t, "ansible")
+	file := filepath.Join(t.TempDir(), "hosts.yml")
+	if err := os.WriteFile(file, []byte(limitInventory), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pattern := range []string{
+		"all", "*", "web", "dc1", "ungrouped", "db,web1", "db:web1", "web*", "web?", "web[1a]",
+		"web[!1]*", "~web[0-9]$", "~(db|fw)", "web,!web2", "!web", "web,&db", "dc1:&web:!web10",
+		"web[0:1]", "web[-1]", "web[1:]", "2001:db8::1",
+	} {
+		t.Run(pattern, func(t *testing.T) {
+			hosts, err := inv.Limit(pattern)
+			if err != nil {
+				t.Fatalf("Limit: %v", err)
+			}
+			ours := hostNames(hosts)
+			theirs := ansibleListHosts(t, bin, file, pattern)
+			slices.Sort(ours)
+			slices.Sort(theirs)
+			if !slices.Equal(ours, theirs) {
+				t.Errorf("ours %v, ansible %v", ours, theirs)
+			}
+		})
+	}
+}
+
+func ansibleListHosts(t *testing.T, bin, file, pattern string) []string {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(bin, "-i", file, "--list-hosts", "--", pattern)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "ANSIBLE_LOCAL_TEMP=" + filepath.Join(home, "tmp"),
+		"ANSIBLE_CONFIG=" + filepath.Join(home, "none.cfg"), "ANSIBLE_INVENTORY_ENABLED=yaml", "LC_ALL=C.UTF-8"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || bytes.Contains(stderr.Bytes(), []byte("WARNING")) {
+		t.Fatalf("ansible --list-hosts %q: %v\n%s", pattern, err, stderr.Bytes())
+	}
+	hosts := []string{}
+	for _, line := range strings.Split(string(out), "\n")[1:] {
+		if line = strings.TrimSpace(line); line != "" {
+			hosts = append(hosts, line)
+		}
+	}
+	return hosts
 }

@@ -21,12 +21,12 @@ const limitInventory = `all:
       hosts:
         db1:
         web2:
+        "2001:db8::1":
     dc1:
       children:
         web:
       hosts:
         fw-a:
-    "2001:db8::1":
 `
 
 func TestLimit(t *testing.T) {
@@ -40,26 +40,27 @@ func TestLimit(t *testing.T) {
 		want    []string
 		err     string
 	}{
-		{"all", []string{"bastion", "web1", "web2", "web10", "db1", "fw-a"}, ""},
-		{"*", []string{"bastion", "web1", "web2", "web10", "db1", "fw-a"}, ""},
+		{"all", []string{"bastion", "web1", "web2", "web10", "db1", "2001:db8::1", "fw-a"}, ""},
+		{"*", []string{"bastion", "web1", "web2", "web10", "db1", "2001:db8::1", "fw-a"}, ""},
+		{"2001:db8::1", []string{"2001:db8::1"}, ""},
 		{"web1", []string{"web1"}, ""},
 		{"web", []string{"web1", "web2", "web10"}, ""},
 		{"dc1", []string{"web1", "web2", "web10", "fw-a"}, ""},
 		{"ungrouped", []string{"bastion"}, ""},
-		{"db,web1", []string{"web2", "db1", "web1"}, ""},
-		{"db:web1", []string{"web2", "db1", "web1"}, ""},
-		{" db , web1 ", []string{"web2", "db1", "web1"}, ""},
+		{"db,web1", []string{"web2", "db1", "2001:db8::1", "web1"}, ""},
+		{"db:web1", []string{"web2", "db1", "2001:db8::1", "web1"}, ""},
+		{" db , web1 ", []string{"web2", "db1", "2001:db8::1", "web1"}, ""},
 		{"web*", []string{"web1", "web2", "web10"}, ""},
 		{"web?", []string{"web1", "web2"}, ""},
 		{"web[1a]", []string{"web1"}, ""},
 		{"web[12]", nil, "subscript [12] out of range"}, // a number in brackets is a subscript, as in Ansible
 		{"web[!1]*", []string{"web2"}, ""},
 		{"~web[0-9]$", []string{"web1", "web2"}, ""},
-		{"~(db|fw)", []string{"web2", "db1", "fw-a"}, ""}, // group db, then hosts
+		{"~(db|fw)", []string{"web2", "db1", "2001:db8::1", "fw-a"}, ""}, // group db, then hosts
 		{"~eb", nil, "matches no host or group"},          // Python's re.match anchors at the start
 		{"web,!web2", []string{"web1", "web10"}, ""},
 		{"!web2,web", []string{"web1", "web10"}, ""},
-		{"!web", []string{"bastion", "db1", "fw-a"}, ""},
+		{"!web", []string{"bastion", "db1", "2001:db8::1", "fw-a"}, ""},
 		{"web,&db", []string{"web2"}, ""},
 		{"dc1:&web:!web10", []string{"web1", "web2"}, ""},
 		{"web[0]", []string{"web1"}, ""},
