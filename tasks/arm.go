@@ -127,7 +127,8 @@ func armChanges(host string, f Facts, st armState) ([]Change, error) {
 func idleRead(rd *armRead, path string, verify bool) {
 	p := runner.Quote(path)
 	rd.cmd("idle-sha "+path, "sha256sum "+p)
-	rd.cmd("idle-x "+path, "[ -x "+p+" ] && echo yes")
+	// mode bits, not test -x: on a noexec mount -x is false though the file is fine
+	rd.cmd("idle-x "+path, "[ -f "+p+" ] && case $(stat -c %a "+p+") in *[1357]??) echo yes ;; esac")
 	if verify {
 		rd.cmd("idle-selftest "+path, "if [ -x "+p+" ]; then timeout 20 "+p+" --selftest 2>&1; echo \"exit=$?\"; fi")
 	}
