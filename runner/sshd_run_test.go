@@ -35,7 +35,7 @@ func TestRealSSHDExecAndFacts(t *testing.T) {
 	if !errors.As(err, &ce) || ce.ExitCode != 1 || ce.Stderr != "nft: syntax error" {
 		t.Fatalf("want CommandError, got %v", err)
 	}
-	if n := strings.Count(f.srv.logText(), "Accepted publickey"); n != 1 {
+	if n := strings.Count(f.srv.LogText(), "Accepted publickey"); n != 1 {
 		t.Fatalf("want one connection for three commands, sshd accepted %d", n)
 	}
 }
@@ -75,7 +75,7 @@ func TestRealSSHDSFTPAndSudoNoPassword(t *testing.T) {
 	if err := s.Upload(ctx, target, strings.NewReader("x"), 0o600, false); err == nil {
 		t.Fatal("upload into a root-only directory without sudo succeeded")
 	}
-	if n := strings.Count(f.srv.logText(), "Accepted publickey"); n != 1 {
+	if n := strings.Count(f.srv.LogText(), "Accepted publickey"); n != 1 {
 		t.Fatalf("SFTP and commands should share one connection, sshd accepted %d", n)
 	}
 }
@@ -128,7 +128,7 @@ func TestRealSSHDSudoPassword(t *testing.T) {
 	if !errors.Is(err, ErrSudoPassword) {
 		t.Fatalf("want ErrSudoPassword, got %v", err)
 	}
-	if strings.Contains(f.srv.logText(), password) {
+	if strings.Contains(f.srv.LogText(), password) {
 		t.Fatal("password in the sshd log (so it was in argv)")
 	}
 }
@@ -146,12 +146,12 @@ func TestRealSSHDProxyJumpTwoHops(t *testing.T) {
 	f := newRealFixture(t)
 	j1, j2 := startSSHD(t, ""), startSSHD(t, "")
 	for _, j := range []*sshd{j1, j2} {
-		j.authorize(t, f.user, f.key+".pub")
+		j.Authorize(t, f.user, f.key+".pub")
 		kh, _ := os.ReadFile(f.knownHosts)
-		os.WriteFile(f.knownHosts, append(kh, j.knownHostsLine(t)...), 0o600)
+		os.WriteFile(f.knownHosts, append(kh, j.KnownHostsLine(t)...), 0o600)
 	}
-	hop := func(j *sshd) string { return f.user + "@127.0.0.1:" + strconv.Itoa(j.port) }
-	first := "127.0.0.1:" + strconv.Itoa(j1.port)
+	hop := func(j *sshd) string { return f.user + "@127.0.0.1:" + strconv.Itoa(j.Port) }
+	first := "127.0.0.1:" + strconv.Itoa(j1.Port)
 	// Jump hosts do not inherit the target's key (as with ssh -J): ssh_config gives it.
 	cfg, err := ParseSSHConfig([]byte("Host 127.0.0.1\n  IdentityFile "+f.key+"\n"), t.TempDir())
 	if err != nil {
@@ -170,7 +170,7 @@ func TestRealSSHDProxyJumpTwoHops(t *testing.T) {
 	ctx := context.Background()
 	s, err := p.Get(ctx, tg)
 	if err != nil {
-		t.Fatalf("%v\nj1:\n%s", err, j1.logText())
+		t.Fatalf("%v\nj1:\n%s", err, j1.LogText())
 	}
 	if res, err := s.Exec(ctx, Cmd{Command: "echo via jumps"}); err != nil || string(res.Stdout) != "via jumps\n" {
 		t.Fatalf("%q %v", res.Stdout, err)
@@ -180,12 +180,12 @@ func TestRealSSHDProxyJumpTwoHops(t *testing.T) {
 	if _, err := p.Get(ctx, tg2); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(j2.logText(), "to 127.0.0.1 port "+strconv.Itoa(f.srv.port)) {
-		t.Fatalf("second hop did not forward to the target:\n%s", j2.logText())
+	if !strings.Contains(j2.LogText(), "to 127.0.0.1 port "+strconv.Itoa(f.srv.Port)) {
+		t.Fatalf("second hop did not forward to the target:\n%s", j2.LogText())
 	}
 	for _, j := range []*sshd{j1, j2, f.srv} {
-		if n := strings.Count(j.logText(), "Accepted publickey"); n != 1 {
-			t.Fatalf("sshd on %d accepted %d connections, want 1 (shared)", j.port, n)
+		if n := strings.Count(j.LogText(), "Accepted publickey"); n != 1 {
+			t.Fatalf("sshd on %d accepted %d connections, want 1 (shared)", j.Port, n)
 		}
 	}
 }
@@ -206,13 +206,13 @@ func TestRealSSHDKnownHosts(t *testing.T) {
 	}
 	// OpenSSH itself accepts the (hashed) line we wrote.
 	out, err := exec.Command("ssh", "-F", "none", "-i", f.key, "-o", "UserKnownHostsFile="+f.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", strconv.Itoa(f.srv.port), f.user+"@127.0.0.1", "echo", "openssh-ok").CombinedOutput()
+		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", strconv.Itoa(f.srv.Port), f.user+"@127.0.0.1", "echo", "openssh-ok").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "openssh-ok") {
 		t.Fatalf("ssh with our known_hosts: %v %s", err, out)
 	}
 	// The host is "reinstalled": a new real host key, refused even with accept-new.
 	other := startSSHD(t, "")
-	line := strings.Replace(other.knownHostsLine(t), strconv.Itoa(other.port), strconv.Itoa(f.srv.port), 1)
+	line := strings.Replace(other.KnownHostsLine(t), strconv.Itoa(other.Port), strconv.Itoa(f.srv.Port), 1)
 	os.WriteFile(f.knownHosts, []byte(line), 0o600)
 	_, err = f.pool(t, Options{AcceptNew: true}).Get(ctx, f.target)
 	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), "SHA256:") {
@@ -226,7 +226,7 @@ func TestRealSSHDKnownHosts(t *testing.T) {
 func TestRealSSHDConfigAlias(t *testing.T) {
 	f := newRealFixture(t)
 	cfgFile := filepath.Join(t.TempDir(), "config")
-	os.WriteFile(cfgFile, []byte("Host fw-alias\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(f.srv.port)+"\n  User "+f.user+
+	os.WriteFile(cfgFile, []byte("Host fw-alias\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(f.srv.Port)+"\n  User "+f.user+
 		"\n  IdentityFile "+f.key+"\n  IdentitiesOnly yes\n  UserKnownHostsFile "+f.knownHosts+"\n"), 0o600)
 	cfg, err := LoadSSHConfig(cfgFile)
 	if err != nil {
@@ -278,15 +278,15 @@ func TestRealSSHDCertificate(t *testing.T) {
 	key := clientKey(t, dir, "id_ed25519", "")
 	run(t, "", "ssh-keygen", "-q", "-s", ca, "-I", "haltfleet-test", "-n", user, key+".pub") // writes id_ed25519-cert.pub
 	kh := filepath.Join(dir, "known_hosts")
-	os.WriteFile(kh, []byte(srv.knownHostsLine(t)), 0o600)
+	os.WriteFile(kh, []byte(srv.KnownHostsLine(t)), 0o600)
 	p := NewPool(Options{KnownHostsFiles: []string{kh}, GlobalKnownHostsFiles: []string{}, Agent: "none"})
 	defer p.Close()
-	_, err := p.Get(context.Background(), Target{Name: "cert", Host: "127.0.0.1", Port: srv.port, User: user, IdentityFiles: []string{key}})
+	_, err := p.Get(context.Background(), Target{Name: "cert", Host: "127.0.0.1", Port: srv.Port, User: user, IdentityFiles: []string{key}})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, srv.logText())
+		t.Fatalf("%v\n%s", err, srv.LogText())
 	}
-	if !strings.Contains(srv.logText(), "ED25519-CERT") {
-		t.Fatalf("not authenticated by certificate:\n%s", srv.logText())
+	if !strings.Contains(srv.LogText(), "ED25519-CERT") {
+		t.Fatalf("not authenticated by certificate:\n%s", srv.LogText())
 	}
 }
 
