@@ -64,7 +64,7 @@ func runFacts(ctx context.Context, args []string) int {
 		for i, r := range rows {
 			recap[i] = hostResult{Host: r.Host, Outcome: outcomeOK, Duration: r.took}
 			if r.err != nil {
-				recap[i].Outcome, recap[i].Detail = failOutcome(r.err), r.err.Error()
+				recap[i].Outcome, recap[i].Detail, recap[i].Err = failOutcome(r.err), r.err.Error(), r.err
 				continue
 			}
 			fmt.Fprintf(Stdout, "== %s\n", r.Host)

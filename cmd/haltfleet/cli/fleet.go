@@ -71,6 +71,11 @@ func printRecap(w io.Writer, rows []hostResult) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Host, r.Outcome, r.Changes, r.Duration.Round(100*time.Millisecond), oneLine(r.Detail))
 	}
 	tw.Flush()
+	for _, r := range rows {
+		if r.Err != nil {
+			fmt.Fprintf(w, "error: %v\n", r.Err)
+		}
+	}
 	var parts []string
 	for _, k := range []string{outcomeOK, outcomeChanged, outcomeHalted, outcomeFailed, outcomeSkipped, outcomeUnreachable} {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, counts[k]))
