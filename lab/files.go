@@ -107,8 +107,7 @@ table ip nat {
 // Probe is one expected flow, as haltfleet_probes lists it.
 type Probe struct {
 	From   string `yaml:"from"`
-	To     string `yaml:"to"`
-	Port   int    `yaml:"port,omitempty"`
+	To     string `yaml:"to"` // ADDR:PORT, or ADDR for icmp
 	Proto  string `yaml:"proto"`
 	Expect string `yaml:"expect"` // open | closed
 }
@@ -116,9 +115,9 @@ type Probe struct {
 func probesFor(fw string) []Probe {
 	from := fw + "-lan"
 	return []Probe{
-		{From: from, To: wanHostIP, Port: 80, Proto: "tcp", Expect: "open"},
-		{From: from, To: wanHostIP, Port: 81, Proto: "tcp", Expect: "closed"},
-		{From: from, To: wanHostIP, Port: 5353, Proto: "udp", Expect: "open"},
+		{From: from, To: wanHostIP + ":80", Proto: "tcp", Expect: "open"},
+		{From: from, To: wanHostIP + ":81", Proto: "tcp", Expect: "closed"},
+		{From: from, To: wanHostIP + ":5353", Proto: "udp", Expect: "open"},
 		{From: from, To: wanHostIP, Proto: "icmp", Expect: "open"},
 	}
 }
@@ -140,7 +139,7 @@ func (l *Lab) writeClientFiles(vmKeys, probeKeys map[string]string) error {
 			"ansible_port":                 vm.SSHPort,
 			"ansible_user":                 "root",
 			"ansible_ssh_private_key_file": l.KeyFile,
-			"haltfleet_lab_variant":        string(vm.Variant),
+			"lab_variant":        string(vm.Variant),
 			"haltfleet_ruleset":            rs,
 			"haltfleet_sysctls":            map[string]any{"net.ipv4.ip_forward": 1},
 			"haltfleet_probes":             probesFor(vm.Name),
@@ -155,7 +154,7 @@ func (l *Lab) writeClientFiles(vmKeys, probeKeys map[string]string) error {
 			"ansible_port":                 22,
 			"ansible_user":                 "root",
 			"ansible_ssh_private_key_file": l.KeyFile,
-			"haltfleet_lab_address":        p.NetAddr,
+			"lab_address":        p.NetAddr,
 		}
 		fmt.Fprintf(&kh, "%s %s\n", p.Addr, hostKeyLine(probeKeys[p.Name]))
 		fmt.Fprintf(&sc, "Host %s\n  HostName %s\n  Port 22\n%s\n", p.Name, p.Addr, l.sshOptions())
