@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -259,12 +260,27 @@ func TestHostileInput(t *testing.T) {
 		deepGroups.WriteString(strings.Repeat("    ", i) + "g" + strings.Repeat("x", i) + ":\n" + strings.Repeat("    ", i) + "  children:\n")
 	}
 	big := "all:\n  vars:\n    pad: \"" + strings.Repeat("a", maxFileSize) + "\"\n"
+	// The same bomb built from group definitions instead of values.
+	var groupBomb strings.Builder
+	groupBomb.WriteString("g0: &g0 {hosts: {h: }}\n")
+	for i := 1; i <= 9; i++ {
+		groupBomb.WriteString(fmt.Sprintf("g%d: &g%d {children: {", i, i))
+		for j := range 10 {
+			groupBomb.WriteString(fmt.Sprintf("c%d_%d: *g%d, ", i, j, i-1))
+		}
+		groupBomb.WriteString("}}\n")
+	}
+	// Shallow where written, too deep where an alias puts it.
+	aliasDeep := "all:\n  vars:\n    a: &a " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n    b: " +
+		strings.Repeat("[", 30) + "*a" + strings.Repeat("]", 30) + "\n"
 	tests := []struct{ name, src, want string }{
 		{"alias bomb", bomb.String(), "aliases expand to more than"},
 		{"deep flow", deep, "nesting deeper than 64 levels"},
 		{"deep block", deepMap.String(), "nesting deeper than 64 levels"},
 		{"deep groups", deepGroups.String(), "nesting deeper than 64 levels"},
 		{"over 16 MiB", big, "inv/hosts.yml:0: file larger than 16777216 bytes"},
+		{"group alias bomb", groupBomb.String(), "aliases expand to more than"},
+		{"deep through alias", aliasDeep, "nesting deeper than 64 levels"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

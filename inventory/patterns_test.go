@@ -57,7 +57,7 @@ func TestLimit(t *testing.T) {
 		{"web[!1]*", []string{"web2"}, ""},
 		{"~web[0-9]$", []string{"web1", "web2"}, ""},
 		{"~(db|fw)", []string{"web2", "db1", "2001:db8::1", "fw-a"}, ""}, // group db, then hosts
-		{"~eb", nil, "matches no host or group"},          // Python's re.match anchors at the start
+		{"~eb", nil, "matches no host or group"},                         // Python's re.match anchors at the start
 		{"web,!web2", []string{"web1", "web10"}, ""},
 		{"!web2,web", []string{"web1", "web10"}, ""},
 		{"!web", []string{"bastion", "db1", "2001:db8::1", "fw-a"}, ""},

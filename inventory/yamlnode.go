@@ -26,6 +26,7 @@ type doc struct {
 	file     string
 	dir      string // absolute directory of file, for haltfleet_ruleset
 	expanded int
+	cache    map[*yaml.Node]converted
 }
 
 // pair is one key of a mapping after merge keys were applied.
@@ -156,42 +157,77 @@ func (d *doc) mergeSource(v *yaml.Node, alias bool, depth int) ([]pair, error) {
 // value converts a node to plain Go values: nil, bool, int, float64, string,
 // []any and map[string]any, typed the way Ansible's YAML 1.1 loader types them.
 func (d *doc) value(n *yaml.Node, alias bool, depth int) (any, error) {
+	v, _, err := d.convert(n, alias, depth)
+	return v, err
+}
+
+// converted is an anchored value already converted: later aliases to it share
+// the result, so an alias bomb costs its nominal size in budget, not in time.
+type converted struct {
+	val           any
+	nodes, height int
+}
+
+func (d *doc) convert(n *yaml.Node, alias bool, depth int) (any, int, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		if c, ok := d.cache[n.Alias]; ok {
+			d.expanded += c.nodes
+			if d.expanded > maxExpanded {
+				return nil, 0, d.errorf(n, "", "aliases expand to more than %d nodes", maxExpanded)
+			}
+			if depth+c.height > maxDepth {
+				return nil, 0, d.errorf(n, "", "nesting deeper than %d levels", maxDepth)
+			}
+			return c.val, c.height, nil
+		}
+		before := d.expanded
+		v, h, err := d.convert(n.Alias, true, depth)
+		if err != nil {
+			return nil, 0, err
+		}
+		if d.cache == nil {
+			d.cache = map[*yaml.Node]converted{}
+		}
+		d.cache[n.Alias] = converted{val: v, nodes: d.expanded - before + 1, height: h}
+		return v, h, nil
+	}
 	n, alias, err := d.deref(n, alias)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if depth > maxDepth {
-		return nil, d.errorf(n, "", "nesting deeper than %d levels", maxDepth)
+		return nil, 0, d.errorf(n, "", "nesting deeper than %d levels", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		return d.scalar(n)
+		v, err := d.scalar(n)
+		return v, 0, err
 	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
+		out, height := make([]any, 0, len(n.Content)), 0
 		for _, c := range n.Content {
-			v, err := d.value(c, alias, depth+1)
+			v, h, err := d.convert(c, alias, depth+1)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			out = append(out, v)
+			out, height = append(out, v), max(height, h+1)
 		}
-		return out, nil
+		return out, height, nil
 	case yaml.MappingNode:
 		ps, err := d.pairs(n, alias, depth)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		out := make(map[string]any, len(ps))
+		out, height := make(map[string]any, len(ps)), 0
 		for _, p := range ps {
-			v, err := d.value(p.v, p.alias, depth+1)
+			v, h, err := d.convert(p.v, p.alias, depth+1)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			out[p.key] = v
+			out[p.key], height = v, max(height, h+1)
 		}
-		return out, nil
+		return out, height, nil
 	}
-	return nil, d.errorf(n, "", "unexpected YAML node")
+	return nil, 0, d.errorf(n, "", "unexpected YAML node")
 }
 
 func kindName(n *yaml.Node) string {
