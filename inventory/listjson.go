@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
+	"strconv"
+	"strings"
 )
 
 // internalVars are the names ansible-inventory --list leaves out of hostvars.
@@ -50,7 +53,7 @@ func (inv *Inventory) ListJSON() ([]byte, error) {
 			delete(vars, k)
 		}
 		if len(vars) > 0 {
-			hostvars[h.Name] = vars
+			hostvars[h.Name] = pythonFloats(vars)
 		}
 	}
 	out["_meta"] = map[string]any{"hostvars": hostvars}
@@ -62,4 +65,36 @@ func (inv *Inventory) ListJSON() ([]byte, error) {
 		return nil, fmt.Errorf("inventory: list: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// pythonFloats copies v with floats spelled as Python's json module spells
+// them (3.0, 1e+16), so our output diffs cleanly against Ansible's.
+func pythonFloats(v any) any {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return v // no JSON form: the encoder reports it
+		}
+		if a := math.Abs(v); a != 0 && (a >= 1e16 || a < 1e-4) {
+			return json.Number(strconv.FormatFloat(v, 'e', -1, 64))
+		}
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return json.Number(s)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = pythonFloats(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = pythonFloats(e)
+		}
+		return out
+	}
+	return v
 }
