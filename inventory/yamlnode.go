@@ -250,4 +250,3 @@ func isNull(n *yaml.Node) bool {
 	}
 	return n.Style&quoted == 0 && reNull.MatchString(n.Value)
 }
-
