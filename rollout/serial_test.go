@@ -52,7 +52,7 @@ func TestSizesLikeAnsible(t *testing.T) {
 		{"1", 3, []int{1, 1, 1}},
 		{"2", 5, []int{2, 2, 1}},
 		{"30%", 10, []int{3, 3, 3, 1}},
-		{"30%", 2, []int{1, 1}},   // 0.6 rounds down to 0, then at least one
+		{"30%", 2, []int{1, 1}},    // 0.6 rounds down to 0, then at least one
 		{"50%", 3, []int{1, 1, 1}}, // 1.5 → 1
 		{"1,30%,100%", 30, []int{1, 9, 20}},
 		{"1,10%,50%,100%", 30, []int{1, 3, 15, 11}},
