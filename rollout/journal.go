@@ -237,3 +237,23 @@ func States(records []Record) map[string]HostState {
 	}
 	return out
 }
+
+// Read returns the records of the journal at path without locking it (audit reads while
+// up may be appending): a missing file is empty, a torn or bad line is skipped.
+func Read(path string) ([]Record, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	var out []Record
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var r Record
+		if json.Unmarshal(line, &r) == nil && r.Stage != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -42,7 +42,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "up -i INVENTORY [flags]", "apply rulesets, arm, verify, halt and probe each host", runUp},
-		{"plan", "plan -i INVENTORY [flags]", "show what up would change on each host, changing nothing", runPlan},
+		{"plan", "plan -i INVENTORY [flags]", "show what up would change on each host, changing nothing (exit 2: changes)", runPlan},
+		{"audit", "audit -i INVENTORY [--format text|json|junit] [flags]", "compare live and halted hosts with the inventory, changing nothing (exit 2: drift)", runAudit},
 		{"facts", "facts -i INVENTORY [--limit PATTERN] [--json]", "gather facts (distro, init, firewall, network) in one round trip per host", runFacts},
 		{"inventory", "inventory -i INVENTORY --list [--limit PATTERN]", "print the inventory as ansible-inventory --list does", runInventory},
 		{"lab", "lab up|down|status|console [flags]", "the built-in VM lab: Debian 12 firewalls under qemu between lan and wan namespaces", runLab},
@@ -52,10 +53,57 @@ func commands() []command {
 }
 
 // Run runs haltfleet with args (without the program name) and returns the exit code.
+// The first SIGINT/SIGTERM asks for a graceful stop (up finishes the hosts in flight and
+// starts no more; read-only commands stop at once), the second cancels everything.
 func Run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return RunContext(ctx, args)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		fmt.Fprintln(Stderr, "\nhaltfleet: interrupted: finishing the hosts in flight, starting no more (interrupt again to abort them)")
+		close(stop)
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(Stderr, "\nhaltfleet: aborting the hosts in flight")
+			cancel()
+		}
+	}()
+	return RunContext(withStop(ctx, stop), args)
+}
+
+type stopKey struct{}
+
+// withStop attaches the graceful-stop channel to ctx.
+func withStop(ctx context.Context, stop <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stopKey{}, stop)
+}
+
+// stopChan is closed on a graceful stop; nil (never ready) when there is none.
+func stopChan(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	return ch
+}
+
+// cancelOnStop turns a graceful stop into cancellation, for commands that change nothing.
+func cancelOnStop(ctx context.Context) context.Context {
+	ch := stopChan(ctx)
+	if ch == nil {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx
 }
 
 // RunContext is Run with a caller-owned context (tests).
@@ -76,6 +124,9 @@ func RunContext(ctx context.Context, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			if c.name != "up" {
+				ctx = cancelOnStop(ctx)
+			}
 			return c.run(ctx, args[1:])
 		}
 	}

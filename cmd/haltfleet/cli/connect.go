@@ -57,6 +57,9 @@ type fleet struct {
 	hosts []*inventory.Host
 	opts  runner.Options
 	pool  *runner.Pool
+	// staleRun reports whether a host lock held by run id may be taken over: up sets it
+	// to "a run of this inventory in the journal", dead because up holds the journal.
+	staleRun func(id string) bool
 }
 
 func (ff *fleetFlags) open() (*fleet, error) {

@@ -14,6 +14,12 @@ import (
 // forEach runs fn for every index in [0,n) with at most forks in flight. Results land in
 // a slice indexed like the hosts; one failing host never cancels its siblings.
 func forEach(ctx context.Context, n, forks int, fn func(ctx context.Context, i int)) {
+	forEachUntil(ctx, n, forks, nil, fn)
+}
+
+// forEachUntil is forEach that also starts nothing more once stop (checked when a slot
+// is free, so after each host finishes) returns true. Hosts in flight keep their ctx.
+func forEachUntil(ctx context.Context, n, forks int, stop func() bool, fn func(ctx context.Context, i int)) {
 	if forks < 1 {
 		forks = 1
 	}
@@ -25,6 +31,10 @@ func forEach(ctx context.Context, n, forks int, fn func(ctx context.Context, i i
 		case <-ctx.Done():
 			wg.Wait()
 			return
+		}
+		if stop != nil && stop() {
+			<-sem
+			break
 		}
 		wg.Add(1)
 		go func(i int) {
@@ -61,10 +71,8 @@ type hostResult struct {
 func printRecap(w io.Writer, rows []hostResult) int {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tRESULT\tCHANGES\tTIME\tDETAIL")
-	counts := map[string]int{}
 	bad := 0
 	for _, r := range rows {
-		counts[r.Outcome]++
 		if r.Outcome == outcomeFailed || r.Outcome == outcomeUnreachable {
 			bad++
 		}
@@ -76,12 +84,21 @@ func printRecap(w io.Writer, rows []hostResult) int {
 			fmt.Fprintf(w, "error: %v\n", r.Err)
 		}
 	}
+	fmt.Fprintf(w, "recap: %s\n", recapCounts(rows))
+	return bad
+}
+
+// recapCounts is "ok=N changed=N halted=N failed=N skipped=N unreachable=N".
+func recapCounts(rows []hostResult) string {
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.Outcome]++
+	}
 	var parts []string
 	for _, k := range []string{outcomeOK, outcomeChanged, outcomeHalted, outcomeFailed, outcomeSkipped, outcomeUnreachable} {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, counts[k]))
 	}
-	fmt.Fprintf(w, "recap: %s\n", strings.Join(parts, " "))
-	return bad
+	return strings.Join(parts, " ")
 }
 
 func oneLine(s string) string {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/haltfleet/haltfleet/tasks"
 )
@@ -47,12 +46,8 @@ func runPlan(ctx context.Context, args []string) int {
 			changed++
 			fmt.Fprintf(Stdout, "== %s: %d changes\n", h, len(p.changes))
 			for _, c := range p.changes {
-				fmt.Fprintf(Stdout, "  ~ [%s] %s\n", c.Stage, c.Summary)
-				if c.Diff != "" {
-					for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
-						fmt.Fprintf(Stdout, "      %s\n", line)
-					}
-				}
+				fmt.Fprintf(Stdout, "  ~ [%s] %s\n", changeItem(c), c.Summary)
+				writeIndented(Stdout, changeDiff(c), "      ")
 			}
 			fmt.Fprintln(Stdout)
 		}

@@ -4,17 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/haltfleet/haltfleet/inventory"
+	"github.com/haltfleet/haltfleet/rollout"
 	"github.com/haltfleet/haltfleet/tasks"
 )
 
@@ -39,98 +38,77 @@ func (ef *engineFlags) options() tasks.Options {
 	return tasks.Options{PinAddresses: ef.pinAddresses, Experimental: ef.experimental}
 }
 
-// eventSink renders events as plain lines and, with --events, NDJSON.
-type eventSink struct {
-	mu     sync.Mutex
-	out    io.Writer // nil when quiet
-	ndjson *json.Encoder
-	file   *os.File
+// rolloutFlags are up's staging flags.
+type rolloutFlags struct {
+	serial, maxFail, journal string
+	step, yes, fresh         bool
 }
 
-func (ef *engineFlags) sink() (*eventSink, error) {
-	s := &eventSink{}
-	if !ef.quiet {
-		s.out = Stdout
-	}
-	if ef.events != "" {
-		f, err := os.OpenFile(ef.events, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		s.file, s.ndjson = f, json.NewEncoder(f)
-	}
-	return s, nil
-}
-
-func (s *eventSink) emit(e tasks.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.out != nil && e.Status != tasks.StatusStart {
-		fmt.Fprintf(s.out, "%s %-8s %-7s %s\n", e.Time.Format("15:04:05"), e.Host, e.Stage+":", oneLine(e.Status+" "+e.Message))
-	}
-	if s.ndjson != nil {
-		_ = s.ndjson.Encode(e)
-	}
-}
-
-func (s *eventSink) close() {
-	if s.file != nil {
-		s.file.Close()
-	}
+func (rf *rolloutFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&rf.serial, "serial", "", "roll out in waves, as Ansible's serial: `N`, N%, or a list like 1,10%,50%,100% "+
+		"(percentages of all hosts, rounded down, at least one host; the last entry repeats). Default: one wave")
+	fs.StringVar(&rf.maxFail, "max-fail", "0", "failure `budget` per wave and for the whole run: N hosts or P%. The rollout stops "+
+		"when failed (or unreachable) hosts are strictly GREATER than the budget (as Ansible's max_fail_percentage): "+
+		"0 stops at the first failure, 1 tolerates one. Hosts not started stay untouched. Any failure in the first "+
+		"wave (the canary) stops a multi-wave rollout")
+	fs.StringVar(&rf.journal, "journal", "", "journal `file` (default $XDG_STATE_HOME/haltfleet/<sha256 of the inventory path>/journal.ndjson)")
+	fs.BoolVar(&rf.step, "step", false, "ask before each wave")
+	fs.BoolVar(&rf.yes, "yes", false, "do not ask (automation); overrides --step")
+	fs.BoolVar(&rf.fresh, "fresh", false, "do not resume an unfinished run from the journal: work on every host again")
 }
 
 func runUp(ctx context.Context, args []string) int {
 	fs := newFlagSet("up")
 	var ef engineFlags
+	var rf rolloutFlags
 	ef.register(fs)
-	fs.Bool("yes", false, "do not ask for confirmation (automation)")
+	rf.register(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	steps, err := rollout.ParseSerial(rf.serial)
+	if err != nil {
+		return usageError(err)
+	}
+	budget, err := rollout.ParseBudget(rf.maxFail)
+	if err != nil {
+		return usageError(err)
 	}
 	fl, err := ef.open()
 	if err != nil {
 		return fail(err)
 	}
 	defer fl.Close()
+	jpath := rf.journal
+	if jpath == "" {
+		if jpath, err = rollout.DefaultPath(ef.inventory); err != nil {
+			return fail(err)
+		}
+	}
+	j, err := rollout.Open(jpath)
+	if err != nil {
+		return fail(err)
+	}
+	defer j.Close()
 	sink, err := ef.sink()
 	if err != nil {
 		return fail(err)
 	}
 	defer sink.close()
-	runID := newRunID()
+	ru := &rolloutRun{fl: fl, ef: &ef, rf: &rf, steps: steps, budget: budget, journal: j, sink: sink, runID: newRunID()}
+	sink.runID = ru.runID
+	return ru.run(ctx)
+}
 
-	rows := make([]hostResult, len(fl.hosts))
-	results := make([]tasks.UpResult, len(fl.hosts))
-	forEach(ctx, len(fl.hosts), ef.forks, func(ctx context.Context, i int) {
-		h := fl.hosts[i]
-		start := time.Now()
-		res, err := upHost(ctx, fl, h, ef.options(), runID, sink.emit)
-		results[i] = res
-		rows[i] = hostResult{Host: h.Name, Duration: time.Since(start), Changes: len(res.Changes), Err: err}
-		switch {
-		case err != nil:
-			rows[i].Outcome, rows[i].Detail = failOutcome(err), err.Error()
-		case res.Halted:
-			rows[i].Outcome = outcomeHalted
-			rows[i].Detail = fmt.Sprintf("halted and probed in %s (SSH gone after %s, %d probes ok)",
-				res.Elapsed.Round(100*time.Millisecond), res.Gone.Round(100*time.Millisecond), len(res.Probes))
-		case len(res.Changes) > 0:
-			rows[i].Outcome = outcomeChanged
-		default:
-			rows[i].Outcome = outcomeOK
-		}
-	})
-	fmt.Fprintln(Stdout)
-	printProbes(Stdout, results)
-	bad := printRecap(Stdout, rows)
-	if bad > 0 || ctx.Err() != nil {
-		return exitError
-	}
-	return exitOK
+// usageError reports a bad flag value.
+func usageError(err error) int {
+	fmt.Fprintf(Stderr, "haltfleet: %v\n", err)
+	return exitUsage
 }
 
 // upHost is up for one host. A host whose SSH no longer answers but whose inventory
-// wants it halted is not logged into: it is probed and reported as halted.
+// wants it halted is not logged into: it is probed and reported as halted. A host lock
+// left by a run that staleRun recognises (our own killed run) is taken over.
 func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Options, runID string, emit func(tasks.Event)) (tasks.UpResult, error) {
 	t, err := target(h)
 	if err != nil {
@@ -155,14 +133,21 @@ func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Option
 		return tasks.UpResult{Host: h.Name}, err
 	}
 	in.Runner = r
-	if err := tasks.Lock(ctx, r, runID); err != nil {
-		return tasks.UpResult{Host: h.Name}, err
+	lockID := runID
+	if err := tasks.Lock(ctx, r, lockID); err != nil {
+		owner, herr := tasks.LockHolder(ctx, r)
+		if !errors.Is(err, tasks.ErrLocked) || herr != nil || fl.staleRun == nil || !fl.staleRun(owner) {
+			return tasks.UpResult{Host: h.Name}, err
+		}
+		// Our journal's lock proves that run is dead: continue under its lock.
+		emit(tasks.Event{Host: h.Name, Stage: "lock", Status: tasks.StatusOK, Message: "taking over the lock of killed run " + owner, Time: time.Now()})
+		lockID = owner
 	}
 	res, err := tasks.Up(ctx, in)
 	if !res.Halted {
 		// The lock lives in /run: a halted host needs no unlock, a live one does.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if uerr := tasks.Unlock(uctx, r, runID); uerr != nil && err == nil && !errors.Is(uerr, context.Canceled) {
+		if uerr := tasks.Unlock(uctx, r, lockID); uerr != nil && err == nil && !errors.Is(uerr, context.Canceled) {
 			err = uerr
 		}
 		cancel()
