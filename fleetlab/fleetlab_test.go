@@ -137,6 +137,37 @@ func TestUpSSHInitNftDown(t *testing.T) {
 		t.Errorf("%s: tcp/23 = %v, want a timeout (dropped)", h1.Name, err)
 	}
 
+	// A stock shutdown in h003 runs the real rc0 scripts: the nftables K-script
+	// flushes, ifdown deconfigures eth0, halt ends the PID namespace. The network
+	// namespace stays (pinned), and Down still removes it. The host's capabilities
+	// exclude the machine's clock.
+	h3 := f.Hosts[2]
+	c3 := dial(t, f, h3.Addr, "root")
+	out := strings.Fields(runOn(t, c3, h3.Name, "grep ^CapBnd: /proc/1/status", nil))
+	if bnd, err := strconv.ParseUint(out[len(out)-1], 16, 64); err != nil ||
+		bnd&(1<<25) != 0 || bnd&(1<<17) != 0 || bnd&(1<<22) == 0 { // sys_time, sys_rawio out; sys_boot in
+		t.Errorf("%s: init's bounding set %v (%v)", h3.Name, out, err)
+	}
+	if s, err := c3.NewSession(); err == nil {
+		_ = s.Run("nft -f /etc/nftables.conf && (sleep 1; /sbin/init 0) >/dev/null 2>&1 &")
+		s.Close()
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		st, err := fleetlab.Status(cfg)
+		if err == nil && !st.Hosts[2].Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still running 3 minutes after init 0", h3.Name)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "exec", h3.NS, "nft", "list", "ruleset").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("%s: after the stock shutdown the ruleset is %q (%v), want flushed by rc0", h3.Name, out, err)
+	}
+	if out, _ := exec.Command("ip", "-n", h3.NS, "-br", "addr", "show", "eth0").Output(); strings.Contains(string(out), h3.Addr) {
+		t.Errorf("%s: eth0 still configured after rc0: %s", h3.Name, out)
+	}
+
 	if err := fleetlab.Down(ctx, cfg); err != nil {
 		t.Fatalf("Down: %v", err)
 	}

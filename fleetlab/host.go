@@ -82,7 +82,9 @@ func mkdirLike(lower, upper, dir string) error {
 
 // bootScript runs as PID 1 of the host's fresh PID and mount namespaces, already in
 // its network namespace: it mounts the overlay and the API filesystems (kernel
-// settings read-only except net.*), pivots into the overlay and execs sysvinit.
+// settings read-only except net.*), pivots into the overlay and execs sysvinit
+// without the capabilities that reach past the host: the machine's clock (a stock
+// rc0 runs hwclock), raw I/O, modules, the kernel log.
 // Arguments: lower upper work mnt console hostname marker.
 const bootScript = `set -e
 lower=$1 upper=$2 work=$3 m=$4 console=$5 name=$6 marker=$7
@@ -113,7 +115,8 @@ cd "$m"
 pivot_root . .
 umount -l .
 cd /
-exec /usr/bin/env -i container=lxc "HALTFLEET_FLEET=$marker" PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=linux /sbin/init
+exec /usr/bin/setpriv --bounding-set -sys_module,-sys_time,-sys_rawio,-syslog,-wake_alarm -- \
+  /usr/bin/env -i container=lxc "HALTFLEET_FLEET=$marker" PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=linux /sbin/init
 `
 
 // boot starts host h's init. exited is closed when it ends (it is reaped here).
