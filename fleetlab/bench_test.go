@@ -2,6 +2,7 @@ package fleetlab_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -72,8 +73,8 @@ func upDown(b *testing.B, n int) {
 	b.ReportMetric(float64(after-before), "MiB-used")
 	b.ReportMetric(float64(after-before)/float64(n), "MiB/host")
 	b.ReportMetric(pss/1024, "MiB-pss")
-	b.Logf("N=%d Parallel=%d: all sshd up %s (slowest host %s), used MiB %d -> %d, fleet PSS %.0f MiB, down %s",
-		n, cfg.Parallel, up.Round(time.Millisecond), slowest.Round(time.Millisecond), before, after, pss/1024, down.Round(time.Millisecond))
+	b.Logf("N=%d Parallel=%s: all sshd up %s (slowest host %s), used MiB %d -> %d, fleet PSS %.0f MiB, down %s",
+		n, cmp.Or(os.Getenv("FLEETLAB_BENCH_PARALLEL"), "default"), up.Round(time.Millisecond), slowest.Round(time.Millisecond), before, after, pss/1024, down.Round(time.Millisecond))
 }
 
 func parallel() int {
