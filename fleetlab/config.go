@@ -12,7 +12,9 @@ package fleetlab
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 // MaxHosts is bounded by the bridge (1024 ports) and the three-digit host names.
@@ -54,6 +56,17 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !prefixRE.MatchString(c.Prefix) {
 		return c, fmt.Errorf("fleetlab: prefix %q: want [a-z][a-z0-9]{0,7}", c.Prefix)
+	}
+	for _, d := range []*string{&c.StateDir, &c.CacheDir} {
+		// Both end up in overlay mount options, where these separate fields.
+		if strings.ContainsAny(*d, ",:\\") {
+			return c, fmt.Errorf("fleetlab: directory %q: no ',', ':' or '\\' allowed", *d)
+		}
+		abs, err := filepath.Abs(*d)
+		if err != nil {
+			return c, fmt.Errorf("fleetlab: directory %q: %w", *d, err)
+		}
+		*d = abs
 	}
 	if c.N < 0 || c.N > MaxHosts {
 		return c, fmt.Errorf("fleetlab: %d hosts: want 0..%d", c.N, MaxHosts)
