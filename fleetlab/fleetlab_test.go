@@ -52,6 +52,9 @@ func TestUpSSHInitNftDown(t *testing.T) {
 		t.Fatalf("Up: %d hosts, want %d", len(f.Hosts), cfg.N)
 	}
 	t.Logf("%d hosts answer SSH after %s", len(f.Hosts), f.Took)
+	if _, err := fleetlab.Up(ctx, cfg); !errors.Is(err, fleetlab.ErrExists) {
+		t.Errorf("second Up on a running fleet = %v, want ErrExists", err)
+	}
 
 	st, err := fleetlab.Status(cfg)
 	if err != nil {

@@ -26,12 +26,21 @@ func Up(ctx context.Context, cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(fleetPath(cfg.StateDir)); err == nil {
-		return nil, fmt.Errorf("fleetlab: %s: %w", cfg.StateDir, ErrExists)
-	}
 	if ns := namespaces(ctx, ourNS(cfg.Prefix)); len(ns) > 0 {
 		return nil, fmt.Errorf("fleetlab: prefix %s: namespaces %v exist: %w", cfg.Prefix, ns, ErrExists)
 	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("fleetlab: state: %w", err)
+	}
+	// Claim the directory: of two Ups racing for it, one gets ErrExists.
+	claim, err := os.OpenFile(fleetPath(cfg.StateDir), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("fleetlab: %s: %w", cfg.StateDir, ErrExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleetlab: state: %w", err)
+	}
+	claim.Close()
 	if err := os.MkdirAll(hostsDir(cfg.StateDir), 0o755); err != nil {
 		return nil, fmt.Errorf("fleetlab: state: %w", err)
 	}
