@@ -164,6 +164,11 @@ func auditHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Opt
 	}
 	in.Runner = r
 	changes, err := tasks.Plan(ctx, in)
+	if err != nil && len(res.Drift) > 0 {
+		// A rebooted halted host is drift first; why it cannot be planned is detail.
+		res.Drift = append(res.Drift, driftItem{Item: "plan", Summary: "cannot compare with the inventory: " + err.Error()})
+		return finishAudit(res)
+	}
 	if err != nil {
 		return broken(err)
 	}
