@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/internal/testenv"
+	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/tasks"
 )
 
