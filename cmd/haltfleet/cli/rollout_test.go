@@ -182,3 +182,23 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// --step asks before each wave; "n" stops with every host untouched. --yes never asks.
+func TestStepAsksBeforeEachWave(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yml")
+	os.WriteFile(inv, []byte("all:\n  vars:\n    ansible_host: 127.0.0.1\n    ansible_port: 1\n    haltfleet_halt: false\n  hosts:\n    a:\n    b:\n"), 0o644)
+	old := Stdin
+	defer func() { Stdin = old }()
+	Stdin = strings.NewReader("n\n")
+	code, out := haltfleet(t, "up", "-i", inv, "-F", "none", "--step", "--serial", "1", "--journal", filepath.Join(dir, "j"))
+	if code != exitError || !strings.Contains(out, "Start wave 1/2 (1 hosts: a)? [y]es/[n]o/[a]ll: ") ||
+		!strings.Contains(out, "rollout stopped: declined wave 1 at --step") || strings.Count(out, "not started\n") != 2 {
+		t.Errorf("--step, answer n: exit %d\n%s", code, out)
+	}
+	Stdin = strings.NewReader("")
+	_, out = haltfleet(t, "up", "-i", inv, "-F", "none", "--step", "--yes", "--serial", "1", "--journal", filepath.Join(dir, "j"), "--timeout", "2s")
+	if strings.Contains(out, "Start wave") {
+		t.Errorf("--yes still asked:\n%s", out)
+	}
+}
