@@ -100,7 +100,7 @@ func writePersistProbe(s *sectioned, p Persistence) {
 		// Enabled: a start link in rcS (sysvinit, and runit which runs rcS in stage 1) or an
 		// OpenRC runlevel entry (Debian's OpenRC, which update-rc.d also drives).
 		s.line(`st=absent; for svc in nftables ` + InitScriptName + `; do [ -e /etc/init.d/$svc ] || continue; ` +
-			`st="present $svc"; if ls /etc/rcS.d/S??$svc /etc/runlevels/*/$svc >/dev/null 2>&1; then st="enabled $svc"; break; fi; done; echo "$st"`)
+			`st="present $svc"; if ls /etc/rcS.d/S??$svc >/dev/null 2>&1 || ls /etc/runlevels/*/$svc >/dev/null 2>&1; then st="enabled $svc"; break; fi; done; echo "$st"`)
 		s.line(fmt.Sprintf("if [ -e /etc/init.d/%s ]; then mark initscript; cat /etc/init.d/%s; fi", InitScriptName, InitScriptName))
 	case "openrc":
 		s.line(fmt.Sprintf("if ls /etc/runlevels/*/%s >/dev/null 2>&1; then echo enabled; else echo disabled; fi", p.Service))
