@@ -47,7 +47,7 @@ type Config struct {
 	BasePort    int           // host port of the first VM's SSH forward; default 10022
 	Parallel    int           // VMs booting at once (TCG is CPU-bound); default 2
 	BuildJobs   int           // images built at once; default 2
-	BootTimeout time.Duration // per VM, qemu start to SSH; default 240s
+	BootTimeout time.Duration // per VM, qemu start to SSH; default 360s (shared 2-core hosts)
 	MemoryMiB   int           // per VM; default 512
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
@@ -80,7 +80,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.BuildJobs = 2
 	}
 	if c.BootTimeout <= 0 {
-		c.BootTimeout = 240 * time.Second
+		c.BootTimeout = 360 * time.Second
 	}
 	if c.MemoryMiB <= 0 {
 		c.MemoryMiB = 512

@@ -259,7 +259,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Firewalls) != len(Variants) || c.Parallel != 2 || c.BootTimeout != 240*time.Second || c.MemoryMiB != 512 {
+	if len(c.Firewalls) != len(Variants) || c.Parallel != 2 || c.BootTimeout != 360*time.Second || c.MemoryMiB != 512 {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, bad := range []Config{

@@ -97,7 +97,14 @@ func Up(ctx context.Context, cfg Config) (_ *Lab, err error) {
 
 	start := time.Now()
 	for _, vm := range l.VMs {
-		if err := wiringFor(vm.Name, vm.Slot).setUp(ctx); err != nil {
+		// Leftovers of a lab whose process died (its ports are free, checked above).
+		w := wiringFor(vm.Name, vm.Slot)
+		killNS(ctx, w.lanNS)
+		killNS(ctx, w.wanNS)
+		if err := w.tearDown(ctx); err != nil {
+			return nil, fmt.Errorf("%s: stale wiring: %w", vm.Name, err)
+		}
+		if err := w.setUp(ctx); err != nil {
 			return nil, err
 		}
 	}

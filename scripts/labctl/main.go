@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ func main() {
 	}}
 	for _, v := range os.Args[2:] {
 		cfg.Firewalls = append(cfg.Firewalls, lab.Firewall{Name: v, Variant: lab.Variant(v)})
+	}
+	if n, err := strconv.Atoi(os.Getenv("LAB_PARALLEL")); err == nil {
+		cfg.Parallel = n
 	}
 	if d := os.Getenv("LAB_STATE"); d != "" {
 		cfg.StateDir = d
