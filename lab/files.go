@@ -139,7 +139,7 @@ func (l *Lab) writeClientFiles(vmKeys, probeKeys map[string]string) error {
 			"ansible_port":                 vm.SSHPort,
 			"ansible_user":                 "root",
 			"ansible_ssh_private_key_file": l.KeyFile,
-			"lab_variant":        string(vm.Variant),
+			"lab_variant":                  string(vm.Variant),
 			"haltfleet_ruleset":            rs,
 			"haltfleet_sysctls":            map[string]any{"net.ipv4.ip_forward": 1},
 			"haltfleet_probes":             probesFor(vm.Name),
@@ -154,7 +154,7 @@ func (l *Lab) writeClientFiles(vmKeys, probeKeys map[string]string) error {
 			"ansible_port":                 22,
 			"ansible_user":                 "root",
 			"ansible_ssh_private_key_file": l.KeyFile,
-			"lab_address":        p.NetAddr,
+			"lab_address":                  p.NetAddr,
 		}
 		fmt.Fprintf(&kh, "%s %s\n", p.Addr, hostKeyLine(probeKeys[p.Name]))
 		fmt.Fprintf(&sc, "Host %s\n  HostName %s\n  Port 22\n%s\n", p.Name, p.Addr, l.sshOptions())
