@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/haltfleet/haltfleet/internal/testenv"
+	"github.com/haltfleet/haltfleet/inventory"
 )
 
 // TestLabUpDown boots a systemd and a sysvinit firewall, checks they are real Debian
@@ -298,5 +299,57 @@ func TestWiringNamesFit(t *testing.T) {
 	}
 	if w.ctlAddr("lan", true) != "10.199.249.1" || w.ctlAddr("wan", false) != "10.199.249.6" {
 		t.Errorf("control addresses: %s %s", w.ctlAddr("lan", true), w.ctlAddr("wan", false))
+	}
+}
+
+// TestClientFilesLoad: the generated hosts.yml is accepted by haltfleet's own
+// inventory loader, and known_hosts/ssh_config name every host.
+func TestClientFilesLoad(t *testing.T) {
+	dir := t.TempDir()
+	l := &Lab{StateDir: dir, KeyFile: filepath.Join(dir, "id_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts"),
+		SSHConfig: filepath.Join(dir, "ssh_config"), Inventory: filepath.Join(dir, "hosts.yml")}
+	vmKeys, probeKeys := map[string]string{}, map[string]string{}
+	for i, fw := range []Firewall{{"fw1", Systemd}, {"fw2", Runit}} {
+		w := wiringFor(fw.Name, i)
+		l.VMs = append(l.VMs, VM{Name: fw.Name, Variant: fw.Variant, Slot: i, SSHPort: 10022 + i})
+		vmKeys[fw.Name] = "ssh-ed25519 AAAAvm" + fw.Name + " " + fw.Name
+		for _, side := range []string{"lan", "wan"} {
+			p := ProbeHost{Name: fw.Name + "-" + side, Addr: w.ctlAddr(side, false)}
+			l.Probes = append(l.Probes, p)
+			probeKeys[p.Name] = "ssh-ed25519 AAAApr" + p.Name + " c"
+		}
+	}
+	if err := l.writeClientFiles(vmKeys, probeKeys); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(l.Inventory)
+	if err != nil {
+		t.Fatalf("haltfleet rejects the lab inventory: %v", err)
+	}
+	for _, vm := range l.VMs {
+		h := inv.Host(vm.Name)
+		if h == nil {
+			t.Fatalf("%s missing", vm.Name)
+		}
+		s := h.Settings
+		if s.Ruleset != filepath.Join(dir, "rulesets", vm.Name+".nft") || s.Sysctls["net.ipv4.ip_forward"] != "1" || len(s.Probes) != 4 {
+			t.Errorf("%s settings: %+v", vm.Name, s)
+		}
+		if _, err := os.Stat(s.Ruleset); err != nil {
+			t.Errorf("%s ruleset: %v", vm.Name, err)
+		}
+		if inv.Host(vm.Name+"-lan") == nil || inv.Host(vm.Name+"-wan") == nil {
+			t.Errorf("%s: probe hosts missing", vm.Name)
+		}
+	}
+	kh, _ := os.ReadFile(l.KnownHosts)
+	for _, want := range []string{"[127.0.0.1]:10022 ssh-ed25519 AAAAvmfw1\n", "10.199.1.6 ssh-ed25519 AAAAprfw2-wan\n"} {
+		if !strings.Contains(string(kh), want) {
+			t.Errorf("known_hosts lacks %q:\n%s", want, kh)
+		}
+	}
+	sc, _ := os.ReadFile(l.SSHConfig)
+	if !strings.Contains(string(sc), "Host fw2-lan\n  HostName 10.199.1.2\n") || !strings.Contains(string(sc), "StrictHostKeyChecking yes") {
+		t.Errorf("ssh_config:\n%s", sc)
 	}
 }
