@@ -171,10 +171,11 @@ func TestUpSSHInitNftDown(t *testing.T) {
 		t.Errorf("%s: eth0 still configured after rc0: %s", h3.Name, out)
 	}
 
+	pidns := hostPIDNamespaces(t, cfg)
 	if err := fleetlab.Down(ctx, cfg); err != nil {
 		t.Fatalf("Down: %v", err)
 	}
-	checkNothingLeft(t, cfg)
+	checkNothingLeft(t, cfg, pidns)
 }
 
 // TestDownAfterUpKilled: the process running Up dies (SIGKILL) with part of the fleet
@@ -199,10 +200,11 @@ func TestDownAfterUpKilled(t *testing.T) {
 	if booted >= cfg.N {
 		t.Fatalf("Up finished before it could be killed")
 	}
+	pidns := hostPIDNamespaces(t, cfg)
 	if err := fleetlab.Down(context.Background(), cfg); err != nil {
 		t.Fatalf("Down: %v", err)
 	}
-	checkNothingLeft(t, cfg)
+	checkNothingLeft(t, cfg, pidns)
 }
 
 // TestHelperUp is TestDownAfterUpKilled's victim, run in a child process.
@@ -235,10 +237,11 @@ func TestDownAfterUpCancelled(t *testing.T) {
 	if f == nil || len(f.Hosts) < 3 || len(f.Hosts) >= cfg.N {
 		t.Fatalf("Up interrupted: fleet %+v", f)
 	}
+	pidns := hostPIDNamespaces(t, cfg)
 	if err := fleetlab.Down(context.Background(), cfg); err != nil {
 		t.Fatalf("Down: %v", err)
 	}
-	checkNothingLeft(t, cfg)
+	checkNothingLeft(t, cfg, pidns)
 }
 
 // waitHosts polls the records until n hosts satisfy ok and returns how many do.
@@ -262,8 +265,29 @@ func waitHosts(t *testing.T, cfg fleetlab.Config, n int, ok func(fleetlab.Host) 
 	return 0
 }
 
-// checkNothingLeft looks for every kind of thing a fleet makes.
-func checkNothingLeft(t *testing.T, cfg fleetlab.Config) {
+// hostPIDNamespaces returns the PID namespaces of the fleet's running hosts, from
+// their inits' marker, so checkNothingLeft can look for any process still in one.
+func hostPIDNamespaces(t *testing.T, cfg fleetlab.Config) map[string]bool {
+	t.Helper()
+	ns := map[string]bool{}
+	marker := []byte("HALTFLEET_FLEET=" + cfg.Prefix + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil && bytes.Contains(b, marker) {
+			if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil {
+				ns[l] = true
+			}
+		}
+	}
+	if len(ns) == 0 {
+		t.Errorf("no running host found before Down")
+	}
+	return ns
+}
+
+// checkNothingLeft looks for every kind of thing a fleet makes; pidns are the hosts'
+// PID namespaces seen before Down.
+func checkNothingLeft(t *testing.T, cfg fleetlab.Config, pidns map[string]bool) {
 	t.Helper()
 	re := regexp.MustCompile(`(?m)^` + cfg.Prefix + `([0-9]{3}|-net)\b`)
 	if out, _ := exec.Command("ip", "netns", "list").Output(); re.Match(out) {
@@ -289,6 +313,11 @@ func checkNothingLeft(t *testing.T, cfg fleetlab.Config) {
 			comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
 			t.Errorf("process %s (%s) of the fleet left", e.Name(), strings.TrimSpace(string(comm)))
 		}
+		// A zombie is dead already: after the Up process was killed, its inits' parent
+		// is PID 1, which reaps them when it gets to it.
+		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && pidns[l] && !zombie(e.Name()) {
+			t.Errorf("process %s is still in a host's PID namespace %s", e.Name(), l)
+		}
 		if b, err := os.ReadFile("/proc/" + e.Name() + "/mountinfo"); err == nil && strings.Contains(string(b), cfg.StateDir) {
 			t.Errorf("process %s still sees a mount under %s", e.Name(), cfg.StateDir)
 		}
@@ -299,6 +328,12 @@ func checkNothingLeft(t *testing.T, cfg fleetlab.Config) {
 	if _, err := fleetlab.Status(cfg); !errors.Is(err, fleetlab.ErrNoFleet) {
 		t.Errorf("Status after Down = %v, want ErrNoFleet", err)
 	}
+}
+
+func zombie(pid string) bool {
+	b, _ := os.ReadFile("/proc/" + pid + "/stat")
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 func dial(t *testing.T, f *fleetlab.Fleet, addr, user string) *ssh.Client {
