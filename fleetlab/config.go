@@ -7,6 +7,15 @@
 // <prefix>-ctl into it carrying the fleet's first address. Nothing is bridged to, or
 // routed through, any real interface: the root namespace only gains that one link and
 // the connected route of the fleet's /20 inside 10.201.0.0/16.
+//
+// Each host is a stock Debian 12 sysvinit boot (container=lxc in init's environment):
+// a shutdown inside a host runs the real rc0 scripts, and a halt ends only that host's
+// PID namespace; its network namespace stays pinned under /run/netns with whatever
+// ruleset and addresses were left, which is how a halted firewall looks from outside.
+// The hosts outlive the process that started them; Down (same StateDir and Prefix)
+// removes them, also after that process was killed. Stop a running Up before Down.
+// Every host's console output lands in hosts/hNNN/console.log (written in place, as
+// init does not append).
 package fleetlab
 
 import (
