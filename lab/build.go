@@ -182,6 +182,7 @@ func buildOne(ctx context.Context, cfg Config, v Variant) (Image, error) {
 	if err := os.Rename(work, img.Dir); err != nil {
 		return img, fmt.Errorf("%s: cache: %w", v, err)
 	}
+	pruneOld(img)
 	img.Built, img.Took = true, time.Since(start)
 	cfg.Logf("build %s: done in %s", v, img.Took.Round(time.Second))
 	return img, nil
@@ -238,4 +239,19 @@ func lockFile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// pruneOld removes finished images of the same variant built from an older recipe,
+// so the cache holds one image per variant.
+func pruneOld(img Image) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(img.Dir), string(img.Variant)+"-*"))
+	for _, d := range old {
+		if d == img.Dir || strings.Contains(filepath.Base(d), ".") {
+			continue // ours, a lock file or a build in progress
+		}
+		if _, err := os.Stat(filepath.Join(d, "done")); err == nil {
+			_ = os.RemoveAll(d)
+			_ = os.Remove(d + ".lock")
+		}
+	}
 }

@@ -2,6 +2,19 @@
 // under qemu TCG, each wired lan — firewall — wan through network namespaces the lab
 // creates, with real OpenSSH on the VMs and on the lan/wan "hosts" so probes run over
 // SSH exactly as in production. Everything it creates it removes in Down.
+//
+// Per firewall <fw> (slot N): namespaces hfl-<fw>-lan (host 192.168.10.2, default
+// route via the firewall's eth0 192.168.10.1) and hfl-<fw>-wan (host 203.0.113.2,
+// the firewall's eth1 203.0.113.1 routes through it), each a bridge plus the VM's tap;
+// the VM's eth2 is qemu user-mode networking (10.0.2.15) whose only way in is
+// 127.0.0.1:<BasePort+N> → :22. The lan/wan hosts run their own sshd on control links
+// 10.199.N.2 and 10.199.N.6 (/30s from the root namespace); the wan host runs socat
+// listeners on tcp/80, tcp/81, udp/5353 and tcp/8080 (answers with the peer address,
+// to prove masquerading).
+//
+// By hand: go run ./scripts/labctl up systemd sysvinit; ssh -F
+// /var/lib/haltfleet-lab/ssh_config systemd; go run ./scripts/labctl down.
+// Test: go test -v ./lab/ (root, qemu, mmdebstrap; images are cached).
 package lab
 
 import (
