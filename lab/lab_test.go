@@ -353,3 +353,65 @@ func TestClientFilesLoad(t *testing.T) {
 		t.Errorf("ssh_config:\n%s", sc)
 	}
 }
+
+// TestUpFailureLeavesNothing: a VM that misses its boot deadline fails Up, and Up
+// removes everything it had made, qemu included.
+func TestUpFailureLeavesNothing(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "qemu-system-x86_64", "mmdebstrap", "mkfs.ext4", "ssh", "ssh-keygen", "/usr/sbin/sshd", "socat", "ip")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cfg := Config{
+		StateDir:    filepath.Join(t.TempDir(), "lab"),
+		Slot:        45,
+		Firewalls:   []Firewall{{Name: "tfail", Variant: Systemd}},
+		BootTimeout: 2 * time.Second, // no TCG guest boots that fast
+		Logf:        t.Logf,
+	}
+	if d := os.Getenv("HALTFLEET_LAB_CACHE"); d != "" {
+		cfg.CacheDir = d
+	}
+	t.Cleanup(func() { _ = Down(context.Background(), cfg) })
+	_, err := Up(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "tfail: wait ssh") {
+		t.Fatalf("Up = %v, want a wait ssh failure", err)
+	}
+	if pids := pidsWithArg(t, cfg.StateDir); len(pids) > 0 {
+		t.Errorf("processes of the failed lab still running: %v", pids)
+	}
+	w := wiringFor("tfail", 45)
+	for _, ns := range []string{w.lanNS, w.wanNS} {
+		if nsExists(ctx, ns) {
+			t.Errorf("namespace %s left", ns)
+		}
+	}
+	for _, link := range []string{w.lanVeth, w.wanVeth, w.lanTap, w.wanTap} {
+		if linkExists(ctx, "", link) {
+			t.Errorf("link %s left", link)
+		}
+	}
+	if _, err := os.Stat(cfg.StateDir); !os.IsNotExist(err) {
+		t.Errorf("state dir left: %v", err)
+	}
+}
+
+// pidsWithArg lists live processes whose command line mentions s.
+func pidsWithArg(t *testing.T, s string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), s) && alive(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
