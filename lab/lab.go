@@ -137,6 +137,7 @@ type VM struct {
 	Name      string        `json:"name"`
 	Variant   Variant       `json:"variant"`
 	Slot      int           `json:"slot"`
+	MemoryMiB int           `json:"memory_mib"`
 	SSHPort   int           `json:"ssh_port"` // on 127.0.0.1
 	PID       int           `json:"pid"`
 	Disk      string        `json:"disk"`

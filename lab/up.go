@@ -64,7 +64,7 @@ func Up(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 		img := byVariant[fw.Variant]
 		w := wiringFor(fw.Name, slot)
-		vm := VM{Name: fw.Name, Variant: fw.Variant, Slot: slot, SSHPort: cfg.BasePort + slot,
+		vm := VM{Name: fw.Name, Variant: fw.Variant, Slot: slot, SSHPort: cfg.BasePort + slot, MemoryMiB: cfg.MemoryMiB,
 			Disk: filepath.Join(dir, "disk.raw"), Console: filepath.Join(dir, "console.log"),
 			Kernel: img.Kernel, Initrd: img.Initrd, LanNS: w.lanNS, WanNS: w.wanNS}
 		if err := portFree(vm.SSHPort); err != nil {
@@ -162,7 +162,7 @@ func bootAll(ctx context.Context, cfg Config, l *Lab) error {
 			defer func() { <-sem }()
 			vm := &l.VMs[i]
 			start := time.Now()
-			if errs[i] = startVM(ctx, cfg, vm, wiringFor(vm.Name, vm.Slot)); errs[i] != nil {
+			if errs[i] = startVM(ctx, vm, wiringFor(vm.Name, vm.Slot)); errs[i] != nil {
 				return
 			}
 			cfg.Logf("%s: qemu pid %d, waiting for ssh on 127.0.0.1:%d", vm.Name, vm.PID, vm.SSHPort)

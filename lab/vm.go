@@ -99,7 +99,7 @@ func mac(slot, nic int) string { return fmt.Sprintf("52:54:00:68:%02x:%02x", slo
 
 // startVM boots the VM's disk under TCG (never KVM: these hosts' /dev/kvm runs only
 // paravirtualised guests) and plugs its taps into the namespaces.
-func startVM(ctx context.Context, cfg Config, vm *VM, w wiring) error {
+func startVM(ctx context.Context, vm *VM, w wiring) error {
 	if err := w.newTaps(ctx); err != nil {
 		return fmt.Errorf("%s: boot: %w", vm.Name, err)
 	}
@@ -107,7 +107,7 @@ func startVM(ctx context.Context, cfg Config, vm *VM, w wiring) error {
 	pidFile := filepath.Join(dir, "qemu.pid")
 	_ = os.Remove(pidFile)
 	argv := []string{"qemu-system-x86_64", "-name", vm.Name,
-		"-accel", "tcg", "-m", fmt.Sprint(cfg.MemoryMiB), "-smp", "1",
+		"-accel", "tcg", "-m", fmt.Sprint(vm.MemoryMiB), "-smp", "1",
 		"-nodefaults", "-display", "none",
 		"-kernel", vm.Kernel, "-initrd", vm.Initrd,
 		"-append", "console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=0",
@@ -216,7 +216,7 @@ func (l *Lab) PowerCycle(ctx context.Context, fw string) error {
 	cfg, _ := Config{StateDir: l.StateDir}.withDefaults()
 	start := time.Now()
 	w := wiringFor(vm.Name, vm.Slot)
-	if err := startVM(ctx, cfg, vm, w); err != nil {
+	if err := startVM(ctx, vm, w); err != nil {
 		return err
 	}
 	if err := l.save(); err != nil {
