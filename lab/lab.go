@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -234,4 +235,22 @@ func (l *Lab) Console(fw string) (string, error) {
 		return "", fmt.Errorf("%s: console: %w", fw, err)
 	}
 	return string(b), nil
+}
+
+// ParseFirewalls reads CLI arguments: "VARIANT" (the VM is named after it) or
+// "NAME=VARIANT". No arguments means one firewall per variant.
+func ParseFirewalls(args []string) ([]Firewall, error) {
+	var fws []Firewall
+	for _, a := range args {
+		name, v, ok := strings.Cut(a, "=")
+		if !ok {
+			v = name
+		}
+		if _, known := recipes[Variant(v)]; !known {
+			return nil, fmt.Errorf("lab: %q: unknown variant %q (want one of %v)", a, v, Variants)
+		}
+		fws = append(fws, Firewall{Name: name, Variant: Variant(v)})
+	}
+	_, err := Config{Firewalls: fws}.withDefaults()
+	return fws, err
 }

@@ -415,3 +415,15 @@ func pidsWithArg(t *testing.T, s string) []int {
 	}
 	return pids
 }
+
+func TestParseFirewalls(t *testing.T) {
+	got, err := ParseFirewalls([]string{"systemd", "edge=openrc"})
+	if err != nil || len(got) != 2 || got[0] != (Firewall{"systemd", Systemd}) || got[1] != (Firewall{"edge", OpenRC}) {
+		t.Errorf("ParseFirewalls = %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{"upstart"}, {"x=upstart"}, {"Bad=systemd"}, {"a=systemd", "a=runit"}} {
+		if _, err := ParseFirewalls(bad); err == nil {
+			t.Errorf("ParseFirewalls(%q) accepted", bad)
+		}
+	}
+}

@@ -17,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: labctl build|up|down|status [variant...]")
+		fmt.Fprintln(os.Stderr, "usage: labctl build|up|down|status [VARIANT|NAME=VARIANT...] | cycle NAME")
 		os.Exit(2)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -25,8 +25,13 @@ func main() {
 	cfg := lab.Config{Logf: func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+f+"\n", a...)
 	}}
-	for _, v := range os.Args[2:] {
-		cfg.Firewalls = append(cfg.Firewalls, lab.Firewall{Name: v, Variant: lab.Variant(v)})
+	if os.Args[1] != "cycle" {
+		fws, err := lab.ParseFirewalls(os.Args[2:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "labctl:", err)
+			os.Exit(2)
+		}
+		cfg.Firewalls = fws
 	}
 	if n, err := strconv.Atoi(os.Getenv("LAB_PARALLEL")); err == nil {
 		cfg.Parallel = n
