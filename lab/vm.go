@@ -117,7 +117,7 @@ func startVM(ctx context.Context, vm *VM, w wiring) error {
 		"-device", "virtio-net-pci,netdev=lan,mac=" + mac(vm.Slot, 1) + ",addr=0x3",
 		"-netdev", "tap,id=wan,ifname=" + w.wanTap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=wan,mac=" + mac(vm.Slot, 2) + ",addr=0x4",
-		"-netdev", fmt.Sprintf("user,id=mgmt,net=10.0.2.0/24,restrict=on,hostfwd=tcp:127.0.0.1:%d-%s:22", vm.SSHPort, mgmtFwIP),
+		"-netdev", fmt.Sprintf("user,id=mgmt,net=10.0.2.0/24,ipv6=off,restrict=on,hostfwd=tcp:127.0.0.1:%d-%s:22", vm.SSHPort, mgmtFwIP),
 		"-device", "virtio-net-pci,netdev=mgmt,mac=" + mac(vm.Slot, 3) + ",addr=0x5",
 		"-device", "virtio-rng-pci",
 		"-monitor", "unix:" + filepath.Join(dir, "monitor.sock") + ",server=on,wait=off",
