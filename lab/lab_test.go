@@ -146,9 +146,9 @@ func sh(t *testing.T, ctx context.Context, argv ...string) string {
 // pingArgv uses iputils ping when the controller has it, busybox's otherwise.
 func pingArgv(addr string) []string {
 	if _, err := exec.LookPath("ping"); err == nil {
-		return []string{"ping", "-c1", "-W3", addr}
+		return []string{"ping", "-c2", "-W3", addr}
 	}
-	return []string{"busybox", "ping", "-c1", "-W3", addr}
+	return []string{"busybox", "ping", "-c2", "-W3", addr}
 }
 
 // checkForwarding applies the lab's sample ruleset and proves the wiring: tcp/80 and
@@ -169,8 +169,8 @@ func checkForwarding(t *testing.T, ctx context.Context, l *Lab, vm VM) {
 		cmd, want string
 		ok        bool
 	}{
-		{"nc -w3 203.0.113.2 8080", "203.0.113.1", true},
-		{"nc -w3 203.0.113.2 80", "hf-tcp-80", true},
+		{"nc -w5 203.0.113.2 8080", "203.0.113.1", true},
+		{"nc -w5 203.0.113.2 80", "hf-tcp-80", true},
 		{"echo q | nc -u -w3 203.0.113.2 5353", "hf-udp-5353", true},
 		{"nc -w3 203.0.113.2 81", "", false},
 	} {
