@@ -31,7 +31,8 @@ func inits() []lab.Firewall {
 	var fws []lab.Firewall
 	for _, n := range strings.Split(list, ",") {
 		n = strings.TrimSpace(n)
-		fws = append(fws, lab.Firewall{Name: n, Variant: lab.Variant(n)})
+		// An "x" prefix keeps the namespaces apart from a `haltfleet lab` running beside.
+		fws = append(fws, lab.Firewall{Name: "x" + n, Variant: lab.Variant(n)})
 	}
 	return fws
 }
