@@ -50,6 +50,7 @@ type Result struct {
 	Sessions    float64 `json:"sessions_per_host,omitempty"`
 	SessionsMax int     `json:"sessions_max,omitempty"`
 	HasSessions bool    `json:"has_sessions"`
+	Note        string  `json:"note,omitempty"` // the contender's own recap
 }
 
 // SizeRun is every result on one fleet.

@@ -90,7 +90,7 @@ func haltfleet(name, sub string) func(ctx context.Context, e *runEnv) (Result, e
 			env = append(env, ProfileEnv+"="+base+".pprof")
 		}
 		r, err := runHaltfleet(ctx, argv, env, base)
-		res := Result{Wall: r.wall, ExitCode: r.code, RSSKiB: r.rssKiB, HasSessions: true}
+		res := Result{Wall: r.wall, ExitCode: r.code, RSSKiB: r.rssKiB, HasSessions: true, Note: r.note}
 		res.Sessions, res.SessionsMax = perHost(e.fleet.Hosts, func(h fleetlab.Host) int { return r.sessions[h.Name] })
 		if err == nil {
 			err = codeErr(sub, r.code, base)

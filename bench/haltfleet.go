@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ type hfRun struct {
 	code     int
 	rssKiB   int64
 	sessions map[string]int // per host: commands (one session each) plus one SFTP channel if used
+	note     string
 }
 
 // runHaltfleet runs argv (argv[0] the binary), with stdout and stderr into logBase.out/.err,
@@ -61,12 +63,16 @@ func runHaltfleet(ctx context.Context, argv []string, env []string, logBase stri
 		return r, err
 	}
 	r.sessions = countSessions(errf)
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return r, err
+	}
+	r.note = hfNote(out)
 	return r, ctx.Err()
 }
 
 var (
 	execLine = regexp.MustCompile(`^(\S+): \$ `)
-	sftpLine = regexp.MustCompile(`^(\S+): sftp (put|get) `)
+	sftpLine = regexp.MustCompile(`^(\S+): \$ sftp (put|get) `)
 )
 
 // countSessions reads haltfleet -v output: every "$ command" line is one SSH session;
@@ -78,10 +84,12 @@ func countSessions(r io.Reader) map[string]int {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if g := execLine.FindStringSubmatch(line); g != nil {
-			m[g[1]]++
-		} else if g := sftpLine.FindStringSubmatch(line); g != nil && !sftp[g[1]] {
-			sftp[g[1]] = true
+		if g := sftpLine.FindStringSubmatch(line); g != nil {
+			if !sftp[g[1]] {
+				sftp[g[1]] = true
+				m[g[1]]++
+			}
+		} else if g := execLine.FindStringSubmatch(line); g != nil {
 			m[g[1]]++
 		}
 	}
@@ -99,4 +107,26 @@ func codeErr(cmd string, code int, logBase string) error {
 		return nil
 	}
 	return fmt.Errorf("haltfleet %s: exit %d (see %s.err)", cmd, code, logBase)
+}
+
+// hfNote is haltfleet's own summary line from stdout: the recap of up, the totals of
+// plan and audit, the host count of facts.
+func hfNote(r io.Reader) string {
+	var note string
+	hosts := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "recap: "), strings.HasPrefix(line, "plan: "), strings.HasPrefix(line, "audit: "):
+			note = line
+		case strings.HasPrefix(line, "== h"):
+			hosts++
+		}
+	}
+	if note == "" && hosts > 0 {
+		note = fmt.Sprintf("%d hosts", hosts)
+	}
+	return note
 }

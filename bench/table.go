@@ -47,8 +47,8 @@ func PrintTable(w io.Writer, sr SizeRun) {
 	if sr.Err != "" {
 		fmt.Fprintf(w, "  fleet: %s\n", sr.Err)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\twall\t× floor\t× ansible\tpeak RSS\tconns/host\tsessions/host\tstatus\t")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "contender\twall\t× floor\t× ansible\tpeak RSS\tconns/host\tsessions/host\tresult\t")
 	floor := sr.Floor()
 	for _, r := range sr.Results {
 		xf, xa, rss, sess := "-", "-", "-", "-"
@@ -65,10 +65,13 @@ func PrintTable(w io.Writer, sr SizeRun) {
 			sess = count(r.Sessions, r.SessionsMax)
 		}
 		status := "ok"
+		if r.Note != "" {
+			status = r.Note
+		}
 		if r.Err != "" {
 			status = "FAILED: " + firstLine(r.Err)
 		} else if r.ExitCode != 0 {
-			status = fmt.Sprintf("exit %d", r.ExitCode)
+			status += fmt.Sprintf(" (exit %d)", r.ExitCode)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, seconds(r.Wall), xf, xa, rss,
 			count(r.Conns, r.ConnsMax), sess, status)
