@@ -165,7 +165,8 @@ func flows(ctx context.Context, t *testing.T, vm lab.VM, halted bool) {
 	must("tcp/80 allowed", err == nil, out, err)
 	out, err = lab.Exec(ctx, ns, "nc", "-z", "-w", "3", wanHost, "81")
 	must("tcp/81 dropped", err != nil, out, err)
-	out, err = lab.Exec(ctx, ns, "sh", "-c", "echo ping | nc -u -w 3 "+wanHost+" 5353")
+	// UDP to a busy TCG guest can lose a datagram: three tries, as the probes do.
+	out, err = lab.Exec(ctx, ns, "sh", "-c", "for i in 1 2 3; do r=$(echo ping | nc -u -w 3 "+wanHost+" 5353); [ -n \"$r\" ] && break; done; echo \"$r\"")
 	must("udp/5353 allowed", err == nil && strings.Contains(string(out), "hf-udp-5353"), out, err)
 	out, err = lab.Exec(ctx, ns, "ping", "-c", "1", "-W", "3", wanHost)
 	must("icmp echo allowed", err == nil, out, err)

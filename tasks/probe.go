@@ -72,11 +72,13 @@ func ProbeCommand(p inventory.Probe, timeout time.Duration) (string, error) {
 	case "udp":
 		// a reply is "open"; silence within the timeout is "closed". The bash fallback reads
 		// with dd: one read(2) takes one whole datagram, bash's read would take one byte of it.
-		body = "if command -v nc >/dev/null 2>&1; then r=$(printf '%s\\n' " + probePayload + " | nc -u -w " + t + " " + h + " " + pt + "); " +
+		// Datagrams get lost (a busy host, a full queue): up to three tries before "closed".
+		body = "r=; for try in 1 2 3; do " +
+			"if command -v nc >/dev/null 2>&1; then r=$(printf '%s\\n' " + probePayload + " | nc -u -w " + t + " " + h + " " + pt + "); " +
 			"elif command -v bash >/dev/null 2>&1; then r=$(timeout " + t + " bash -c " +
 			runner.Quote(`exec 3<>"/dev/udp/$0/$1" && echo `+probePayload+` >&3 && dd bs=65536 count=1 <&3 2>/dev/null`) +
 			" " + h + " " + pt + "); " +
-			"else echo 'rc=noprobe'; exit 0; fi; " +
+			"else echo 'rc=noprobe'; exit 0; fi; [ -n \"$r\" ] && break; done; " +
 			`if [ -n "$r" ]; then echo "reply: $r"; (exit 0); else echo 'no reply'; (exit 1); fi`
 	case "icmp":
 		body = "if command -v ping >/dev/null 2>&1; then ping -n -c 1 -W " + t + " " + h + "; " +
