@@ -32,7 +32,7 @@ test-short:
 # Builds the lab (Debian 12 VMs under qemu), runs `haltfleet up` on it and prints the probes.
 demo: deps build
 	$(BIN) lab up --dir $(LABDIR)
-	$(BIN) up -i $(LABDIR)/hosts.yml --yes
+	$(BIN) up -i $(LABDIR)/hosts.yml --limit firewalls --yes
 
 # The end-to-end proof for all four init systems.
 e2e: deps

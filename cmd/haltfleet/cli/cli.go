@@ -46,7 +46,7 @@ func commands() []command {
 		{"audit", "audit -i INVENTORY [--format text|json|junit] [flags]", "compare live and halted hosts with the inventory, changing nothing (exit 2: drift)", runAudit},
 		{"facts", "facts -i INVENTORY [--limit PATTERN] [--json]", "gather facts (distro, init, firewall, network) in one round trip per host", runFacts},
 		{"inventory", "inventory -i INVENTORY --list [--limit PATTERN]", "print the inventory as ansible-inventory --list does", runInventory},
-		{"lab", "lab up|down|status|console [flags]", "the built-in VM lab: Debian 12 firewalls under qemu between lan and wan namespaces", runLab},
+		{"lab", "lab up|down|status|cycle FW|console FW [flags]", "the built-in VM lab: Debian 12 firewalls under qemu between lan and wan namespaces", runLab},
 		{"version", "version", "print the version", runVersion},
 		{"completion", "completion bash|zsh|fish", "print a shell completion script", runCompletion},
 	}

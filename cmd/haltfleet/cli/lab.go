@@ -13,7 +13,7 @@ func runLab(ctx context.Context, args []string) int {
 	fs := newFlagSet("lab")
 	dir := fs.String("dir", "/var/lib/haltfleet-lab", "lab state `dir` (keys, disks, consoles, hosts.yml)")
 	cache := fs.String("cache", "/var/cache/haltfleet-lab", "image cache `dir` (reused between runs)")
-	fws := fs.String("fw", "systemd,sysvinit", "firewall VMs to boot: comma list of "+variantList()+" (or \"all\")")
+	fws := fs.String("fw", "systemd,sysvinit", "firewall VMs to boot: comma list of VARIANT or NAME=VARIANT, variants "+variantList()+" (or \"all\")")
 	parallel := fs.Int("parallel", 2, "VMs booting at once (TCG boots are CPU-bound)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -24,13 +24,12 @@ func runLab(ctx context.Context, args []string) int {
 	}
 	cfg := lab.Config{StateDir: *dir, CacheDir: *cache, Parallel: *parallel,
 		Logf: func(format string, a ...any) { fmt.Fprintf(Stderr, "lab: "+format+"\n", a...) }}
-	for _, name := range strings.Split(*fws, ",") {
-		name = strings.TrimSpace(name)
-		if name == "all" {
-			cfg.Firewalls = nil
-			break
+	if *fws != "all" {
+		list, err := lab.ParseFirewalls(strings.Split(*fws, ","))
+		if err != nil {
+			return fail(err)
 		}
-		cfg.Firewalls = append(cfg.Firewalls, lab.Firewall{Name: name, Variant: lab.Variant(name)})
+		cfg.Firewalls = list
 	}
 	switch fs.Arg(0) {
 	case "up":
@@ -56,6 +55,19 @@ func runLab(ctx context.Context, args []string) int {
 		}
 		tw.Flush()
 		fmt.Fprintf(Stdout, "inventory: %s\n", l.Inventory)
+	case "cycle":
+		if fs.NArg() != 2 {
+			fmt.Fprintln(Stderr, "Usage: haltfleet lab cycle FIREWALL")
+			return exitUsage
+		}
+		l, err := lab.Status(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		if err := l.PowerCycle(ctx, fs.Arg(1)); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(Stdout, "%s power-cycled and answering SSH\n", fs.Arg(1))
 	case "console":
 		if fs.NArg() != 2 {
 			fmt.Fprintln(Stderr, "Usage: haltfleet lab console FIREWALL")
@@ -71,7 +83,7 @@ func runLab(ctx context.Context, args []string) int {
 		}
 		fmt.Fprint(Stdout, out)
 	default:
-		fmt.Fprintf(Stderr, "haltfleet: lab: unknown action %q (up, down, status, console)\n", fs.Arg(0))
+		fmt.Fprintf(Stderr, "haltfleet: lab: unknown action %q (up, down, status, cycle, console)\n", fs.Arg(0))
 		return exitUsage
 	}
 	return exitOK
