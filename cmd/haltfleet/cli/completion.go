@@ -25,7 +25,7 @@ _haltfleet() {
   esac
   if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=( $(compgen -W "%s" -- "$cur") ); return; fi
   case "${COMP_WORDS[1]}" in
-    lab) COMPREPLY=( $(compgen -W "up down status console" -- "$cur") );;
+    lab) COMPREPLY=( $(compgen -W "up down status cycle console" -- "$cur") );;
     completion) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") );;
     *) COMPREPLY=( $(compgen -W "-i --limit --json --help" -- "$cur") );;
   esac
@@ -41,7 +41,7 @@ _haltfleet() {
     -i|--inventory|-F|--events) _files; return;;
   esac
   case "$words[2]" in
-    lab) compadd -- up down status console;;
+    lab) compadd -- up down status cycle console;;
     completion) compadd -- bash zsh fish;;
     *) compadd -- -i --limit --json --help;;
   esac
@@ -52,7 +52,7 @@ compdef _haltfleet haltfleet
 		fmt.Fprintf(Stdout, "# haltfleet fish completion: haltfleet completion fish | source\n")
 		fmt.Fprintf(Stdout, "complete -c haltfleet -f -n '__fish_use_subcommand' -a '%s'\n", cmds)
 		fmt.Fprintf(Stdout, "complete -c haltfleet -s i -l inventory -r -F\n")
-		fmt.Fprintf(Stdout, "complete -c haltfleet -f -n '__fish_seen_subcommand_from lab' -a 'up down status console'\n")
+		fmt.Fprintf(Stdout, "complete -c haltfleet -f -n '__fish_seen_subcommand_from lab' -a 'up down status cycle console'\n")
 		fmt.Fprintf(Stdout, "complete -c haltfleet -f -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 	default:
 		fmt.Fprintf(Stderr, "haltfleet: unknown shell %q (bash, zsh or fish)\n", args[0])
