@@ -117,6 +117,9 @@ func ansible(name, playbook string) func(ctx context.Context, e *runEnv) (Result
 		res.Wall = time.Since(start)
 		if cmd.ProcessState != nil {
 			res.ExitCode = cmd.ProcessState.ExitCode()
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				res.CPU = rusageCPU(ru) // with every worker and ssh it reaped
+			}
 		}
 		if cmd.Process != nil {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers of the group

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/haltfleet/haltfleet/fleetlab"
@@ -32,8 +33,10 @@ type Config struct {
 	Prefix   string // fleetlab namespace prefix
 	Slot     int    // fleetlab address slot
 	Parallel int    // hosts booted at once
-	Out      io.Writer
-	Logf     func(format string, args ...any)
+	// Keep leaves the last fleet up (for profiling by hand); the next run sweeps it.
+	Keep bool
+	Out  io.Writer
+	Logf func(format string, args ...any)
 }
 
 // Result is one contender's run on one fleet.
@@ -43,6 +46,9 @@ type Result struct {
 	Err      string        `json:"error,omitempty"`
 	ExitCode int           `json:"exit_code"`
 	RSSKiB   int64         `json:"peak_rss_kib,omitempty"` // haltfleet only
+	// CPU is the controller's user+system time: the contender's process tree, or for
+	// the Go floor the bench process itself.
+	CPU time.Duration `json:"controller_cpu_ns"`
 	// Conns is TCP connections per host (SYNs counted on the controller): mean and max.
 	Conns    float64 `json:"conns_per_host"`
 	ConnsMax int     `json:"conns_max"`
@@ -83,12 +89,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return rep, err
 	}
+	// Two runs on one prefix would sweep each other's fleets and counters.
+	unlock, err := lock(filepath.Join(cfg.WorkDir, "bench.lock"))
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
 	if err := PrepareImage(ctx, cfg.CacheDir, cfg.Logf); err != nil {
 		return rep, err
 	}
 	var errs []error
-	for _, n := range cfg.Sizes {
-		sr, err := runSize(ctx, cfg, n)
+	for i, n := range cfg.Sizes {
+		sr, err := runSize(ctx, cfg, n, i == len(cfg.Sizes)-1)
 		rep.Sizes = append(rep.Sizes, sr)
 		if cfg.Out != nil {
 			PrintTable(cfg.Out, sr)
@@ -109,7 +121,7 @@ func (cfg Config) FleetConfig(n int) fleetlab.Config {
 		CacheDir: cfg.CacheDir, Prefix: cfg.Prefix, Slot: cfg.Slot, Parallel: cfg.Parallel, Logf: cfg.Logf}
 }
 
-func runSize(ctx context.Context, cfg Config, n int) (sr SizeRun, err error) {
+func runSize(ctx context.Context, cfg Config, n int, last bool) (sr SizeRun, err error) {
 	sr = SizeRun{N: n, Forks: cfg.Forks, LoadAvg: loadAvg()}
 	fcfg := cfg.FleetConfig(n)
 	// A fleet of ours left by a killed run would make Up refuse: sweep it first.
@@ -117,6 +129,10 @@ func runSize(ctx context.Context, cfg Config, n int) (sr SizeRun, err error) {
 		return sr, err
 	}
 	defer func() {
+		if last && cfg.Keep && ctx.Err() == nil {
+			cfg.Logf("N=%d: fleet kept: inventory %s", n, filepath.Join(fcfg.StateDir, "hosts.yml"))
+			return
+		}
 		dctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		if derr := fleetlab.Down(dctx, fcfg); derr != nil {
@@ -189,6 +205,19 @@ func perHost(hosts []fleetlab.Host, count func(fleetlab.Host) int) (float64, int
 		mx = max(mx, c)
 	}
 	return float64(sum) / float64(len(hosts)), mx
+}
+
+// lock takes an exclusive lock on path or fails at once.
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: another haltfleet-bench holds it: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func loadAvg() string {

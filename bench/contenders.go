@@ -68,9 +68,11 @@ func contenders() []contender {
 // timed wraps a contender that reports only an error.
 func timed(fn func(ctx context.Context, e *runEnv) error) func(ctx context.Context, e *runEnv) (Result, error) {
 	return func(ctx context.Context, e *runEnv) (Result, error) {
-		start := time.Now()
+		start, self, children := time.Now(), selfCPU(), childrenCPU()
 		err := fn(ctx, e)
-		return Result{Wall: time.Since(start), Sessions: 1, SessionsMax: 1, HasSessions: true}, err
+		wall := time.Since(start)
+		cpu := selfCPU() - self + childrenCPU() - children
+		return Result{Wall: wall, CPU: cpu, Sessions: 1, SessionsMax: 1, HasSessions: true}, err
 	}
 }
 
@@ -86,11 +88,11 @@ func haltfleet(name, sub string) func(ctx context.Context, e *runEnv) (Result, e
 		var env []string
 		base := filepath.Join(e.dir, name)
 		if e.cfg.Profile != "" {
-			argv[0] = e.cfg.Profile
+			argv = append([]string{e.cfg.Profile, ProfiledArg}, argv[1:]...)
 			env = append(env, ProfileEnv+"="+base+".pprof")
 		}
 		r, err := runHaltfleet(ctx, argv, env, base)
-		res := Result{Wall: r.wall, ExitCode: r.code, RSSKiB: r.rssKiB, HasSessions: true, Note: r.note}
+		res := Result{Wall: r.wall, CPU: r.cpu, ExitCode: r.code, RSSKiB: r.rssKiB, HasSessions: true, Note: r.note}
 		res.Sessions, res.SessionsMax = perHost(e.fleet.Hosts, func(h fleetlab.Host) int { return r.sessions[h.Name] })
 		if err == nil {
 			err = codeErr(sub, r.code, base)

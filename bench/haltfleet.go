@@ -18,11 +18,16 @@ import (
 // a CPU profile to; see cmd/haltfleet-bench.
 const ProfileEnv = "HFBENCH_CPUPROFILE"
 
+// ProfiledArg, as the first argument of Config.Profile, makes it run haltfleet's CLI
+// with the remaining arguments.
+const ProfiledArg = "__haltfleet-profiled"
+
 // hfRun is one execution of the haltfleet binary.
 type hfRun struct {
 	wall     time.Duration
 	code     int
 	rssKiB   int64
+	cpu      time.Duration
 	sessions map[string]int // per host: commands (one session each) plus one SFTP channel if used
 	note     string
 }
@@ -53,6 +58,7 @@ func runHaltfleet(ctx context.Context, argv []string, env []string, logBase stri
 		r.code = cmd.ProcessState.ExitCode()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.rssKiB = ru.Maxrss
+			r.cpu = rusageCPU(ru)
 		}
 	}
 	var ee *exec.ExitError
@@ -129,4 +135,26 @@ func hfNote(r io.Reader) string {
 		note = fmt.Sprintf("%d hosts", hosts)
 	}
 	return note
+}
+
+func rusageCPU(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfCPU is this process's user+system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return rusageCPU(&ru)
+}
+
+// childrenCPU is the user+system time of every child this process has reaped.
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return rusageCPU(&ru)
 }

@@ -48,7 +48,7 @@ func PrintTable(w io.Writer, sr SizeRun) {
 		fmt.Fprintf(w, "  fleet: %s\n", sr.Err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "contender\twall\t× floor\t× ansible\tpeak RSS\tconns/host\tsessions/host\tresult\t")
+	fmt.Fprintln(tw, "contender\twall\t× floor\t× ansible\tctl CPU\tpeak RSS\tconns/host\tsessions/host\tresult\t")
 	floor := sr.Floor()
 	for _, r := range sr.Results {
 		xf, xa, rss, sess := "-", "-", "-", "-"
@@ -73,7 +73,7 @@ func PrintTable(w io.Writer, sr SizeRun) {
 		} else if r.ExitCode != 0 {
 			status += fmt.Sprintf(" (exit %d)", r.ExitCode)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, seconds(r.Wall), xf, xa, rss,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, seconds(r.Wall), xf, xa, seconds(r.CPU), rss,
 			count(r.Conns, r.ConnsMax), sess, status)
 	}
 	tw.Flush()

@@ -26,11 +26,8 @@ import (
 	"github.com/haltfleet/haltfleet/cmd/haltfleet/cli"
 )
 
-// profiledArg re-executes this binary as haltfleet under a CPU profile (-cpuprofile).
-const profiledArg = "__haltfleet-profiled"
-
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == profiledArg {
+	if len(os.Args) > 1 && os.Args[1] == bench.ProfiledArg {
 		os.Exit(profiled(os.Args[2:]))
 	}
 	os.Exit(run())
@@ -50,10 +47,15 @@ func run() int {
 	parallel := flag.Int("parallel", 16, "hosts booted at once")
 	cpuprofile := flag.Bool("cpuprofile", false, "run haltfleet under a CPU profile (WORK/nN/CONTENDER.pprof); RSS then includes the profiler")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
+	keep := flag.Bool("keep", false, "leave the last fleet up (to profile by hand); the next run takes it down")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "haltfleet-bench: unexpected arguments %q\n", flag.Args())
+		return 64
+	}
 
 	cfg := bench.Config{Forks: *forks, WorkDir: *work, CacheDir: *cache, StateDir: *state,
-		Prefix: *prefix, Slot: *slot, Parallel: *parallel, Out: os.Stdout, Only: map[string]bool{}}
+		Prefix: *prefix, Slot: *slot, Parallel: *parallel, Keep: *keep, Out: os.Stdout, Only: map[string]bool{}}
 	if !*quiet {
 		cfg.Logf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
