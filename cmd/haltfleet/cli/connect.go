@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -213,13 +214,13 @@ func askOnce(label func(string) string) func(string) ([]byte, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if b, ok := seen[key]; ok {
-			return b, nil
+			return bytes.Clone(b), nil // the runner clears what it is given
 		}
 		b, err := prompt(label(key))
 		if err != nil {
 			return nil, err
 		}
-		seen[key] = b
+		seen[key] = bytes.Clone(b)
 		return b, nil
 	}
 }
