@@ -65,7 +65,7 @@ func (s *sectioned) exec(ctx context.Context, r runner.Runner, stdin io.Reader) 
 	if err != nil && !errors.As(err, &ce) {
 		return nil, 0, "", err
 	}
-	stderr := strings.TrimSpace(string(res.Stderr))
+	stderr := strings.TrimSpace(runner.Sanitize(res.Stderr[max(0, len(res.Stderr)-4096):])) // remote text: no escapes, no megabytes
 	code := res.ExitCode
 	if ce != nil {
 		code = ce.ExitCode
