@@ -148,10 +148,10 @@ func runSize(ctx context.Context, cfg Config, n int, last bool) (sr SizeRun, err
 		sr.Err = err.Error()
 		return sr, err
 	}
-	if err := StartConnCounter(ctx, fleetCIDR(cfg.Slot)); err != nil {
+	if err := StartConnCounter(ctx, cfg.Prefix, fleetCIDR(cfg.Slot)); err != nil {
 		return sr, err
 	}
-	defer StopConnCounter(context.Background())
+	defer StopConnCounter(context.Background(), cfg.Prefix)
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprint("n", n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return sr, err
@@ -169,7 +169,7 @@ func runSize(ctx context.Context, cfg Config, n int, last bool) (sr SizeRun, err
 				return sr, fmt.Errorf("%s: prepare: %w", c.name, err)
 			}
 		}
-		if err := ResetConns(ctx); err != nil {
+		if err := ResetConns(ctx, cfg.Prefix); err != nil {
 			return sr, err
 		}
 		cfg.Logf("N=%d: %s", n, c.name)
@@ -179,7 +179,7 @@ func runSize(ctx context.Context, cfg Config, n int, last bool) (sr SizeRun, err
 			res.Err = rerr.Error()
 			cfg.Logf("N=%d: %s: %v", n, c.name, rerr)
 		}
-		conns, err := ReadConns(ctx)
+		conns, err := ReadConns(ctx, cfg.Prefix)
 		if err != nil {
 			return sr, err
 		}

@@ -11,10 +11,11 @@ import (
 // connTable counts, in the controller's own namespace, the TCP SYNs sent to port 22 of
 // each fleet address: one per SSH connection, whatever program opens it. It lives in the
 // root namespace because the rulesets under test begin with "flush ruleset" in each host.
-const connTable = "hfbench"
+// One table per fleet prefix, so two benchmarks on different prefixes never meet.
+func connTable(prefix string) string { return "hfbench_" + prefix }
 
-func connRules(cidr string) string {
-	return `table inet ` + connTable + ` {
+func connRules(prefix, cidr string) string {
+	return `table inet ` + connTable(prefix) + ` {
 	set conns { type ipv4_addr; size 65535; flags dynamic; counter; }
 	chain out {
 		type filter hook output priority 0; policy accept;
@@ -25,10 +26,10 @@ func connRules(cidr string) string {
 }
 
 // StartConnCounter loads the counting table (replacing a stale one).
-func StartConnCounter(ctx context.Context, cidr string) error {
-	_ = StopConnCounter(ctx)
+func StartConnCounter(ctx context.Context, prefix, cidr string) error {
+	_ = StopConnCounter(ctx, prefix)
 	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(connRules(cidr))
+	cmd.Stdin = strings.NewReader(connRules(prefix, cidr))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("connection counter: nft: %w: %s", err, out)
 	}
@@ -36,8 +37,8 @@ func StartConnCounter(ctx context.Context, cidr string) error {
 }
 
 // StopConnCounter removes the table; a missing one is not an error.
-func StopConnCounter(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, "nft", "delete", "table", "inet", connTable).CombinedOutput()
+func StopConnCounter(ctx context.Context, prefix string) error {
+	out, err := exec.CommandContext(ctx, "nft", "delete", "table", "inet", connTable(prefix)).CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "No such file") {
 		return fmt.Errorf("connection counter: nft delete: %w: %s", err, out)
 	}
@@ -45,16 +46,16 @@ func StopConnCounter(ctx context.Context) error {
 }
 
 // ResetConns zeroes every count.
-func ResetConns(ctx context.Context) error {
-	if out, err := exec.CommandContext(ctx, "nft", "flush", "set", "inet", connTable, "conns").CombinedOutput(); err != nil {
+func ResetConns(ctx context.Context, prefix string) error {
+	if out, err := exec.CommandContext(ctx, "nft", "flush", "set", "inet", connTable(prefix), "conns").CombinedOutput(); err != nil {
 		return fmt.Errorf("connection counter: flush: %w: %s", err, out)
 	}
 	return nil
 }
 
 // ReadConns returns the SYNs per address since the last reset.
-func ReadConns(ctx context.Context) (map[string]int, error) {
-	out, err := exec.CommandContext(ctx, "nft", "-j", "list", "set", "inet", connTable, "conns").Output()
+func ReadConns(ctx context.Context, prefix string) (map[string]int, error) {
+	out, err := exec.CommandContext(ctx, "nft", "-j", "list", "set", "inet", connTable(prefix), "conns").Output()
 	if err != nil {
 		return nil, fmt.Errorf("connection counter: list: %w", err)
 	}
