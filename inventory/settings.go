@@ -378,7 +378,8 @@ func (h *Host) RulesetText() ([]byte, error) {
 	if !h.Settings.RulesetTemplate {
 		return data, nil
 	}
-	tmpl, err := template.New(filepath.Base(h.Settings.Ruleset)).Option("missingkey=error").Parse(string(data))
+	// Named by the full path, so template errors read "PATH:LINE: ...".
+	tmpl, err := template.New(h.Settings.Ruleset).Option("missingkey=error").Parse(string(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: ruleset template: %w", h.Name, err)
 	}

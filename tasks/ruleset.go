@@ -1,15 +1,13 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"text/template"
 
+	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/runner"
 )
 
@@ -31,36 +29,18 @@ const (
 	exitTimer    = 98 // the dead-man timer did not start
 )
 
-// RenderRuleset reads the ruleset file at path and, when template is set, executes it as a
-// Go text/template over vars (a missing key is an error, not "<no value>").
-func RenderRuleset(path string, template bool, vars map[string]any) (string, error) {
-	b, err := os.ReadFile(path)
+// RenderRuleset is the host's desired ruleset: its haltfleet_ruleset file, rendered as a
+// template when haltfleet_ruleset_template is set (inventory does both). An empty result
+// is refused: applying it would remove every rule.
+func RenderRuleset(h *inventory.Host) (string, error) {
+	b, err := h.RulesetText()
 	if err != nil {
-		return "", fmt.Errorf("ruleset: %w", err)
+		return "", err
 	}
-	out := string(b)
-	if template {
-		if out, err = renderTemplate(path, out, vars); err != nil {
-			return "", err
-		}
+	if !hasStatements(string(b)) {
+		return "", fmt.Errorf("%s: ruleset %s renders to an empty ruleset (that would remove every rule)", h.Name, h.Settings.Ruleset)
 	}
-	if !hasStatements(out) {
-		return "", fmt.Errorf("ruleset %s: renders to an empty ruleset (that would remove every rule)", path)
-	}
-	return out, nil
-}
-
-func renderTemplate(path, text string, vars map[string]any) (string, error) {
-	// The template's name is the path, so parse and exec errors read "template: PATH:LINE:...".
-	t, err := template.New(path).Option("missingkey=error").Parse(text)
-	if err != nil {
-		return "", fmt.Errorf("ruleset: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, vars); err != nil {
-		return "", fmt.Errorf("ruleset: %w", err)
-	}
-	return buf.String(), nil
+	return string(b), nil
 }
 
 // hasStatements reports whether the text has anything but blank lines and comments.

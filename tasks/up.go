@@ -81,8 +81,8 @@ func prepare(ctx context.Context, in UpInput) (f Facts, changes []Change, desire
 	}
 	in.emit("plan", StatusStart, "planning")
 	if s.Ruleset != "" {
-		if desired, err = RenderRuleset(s.Ruleset, s.RulesetTemplate, in.Host.Vars); err != nil {
-			return f, nil, "", in.fail("plan", fmt.Errorf("%s: ruleset: %w", host, err))
+		if desired, err = RenderRuleset(&in.Host); err != nil {
+			return f, nil, "", in.fail("plan", err)
 		}
 		ch, err := PlanRuleset(ctx, in.Runner, host, f, desired)
 		if err != nil {

@@ -80,7 +80,7 @@ func (ru *rolloutRun) run(ctx context.Context) int {
 	for i, h := range hosts {
 		ru.rows[i] = hostResult{Host: h.Name, Outcome: outcomeSkipped, Detail: "not started"}
 		if h.Settings.Ruleset != "" {
-			if text, err := tasks.RenderRuleset(h.Settings.Ruleset, h.Settings.RulesetTemplate, h.Vars); err == nil {
+			if text, err := tasks.RenderRuleset(h); err == nil {
 				ru.hashes[i] = rollout.HashRuleset(text)
 			}
 		}
