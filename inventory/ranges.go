@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 const maxRangeHosts = 1 << 16 // one pattern expanding further is a typo, not a fleet
@@ -26,6 +27,9 @@ var (
 func expandHostPattern(pattern string) ([]string, int, error) {
 	if pattern == "" {
 		return nil, 0, errors.New("empty host name")
+	}
+	if strings.ContainsFunc(pattern, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
+		return nil, 0, errors.New("control or bidi character in host name (it would reach terminals and logs raw)")
 	}
 	base, port := splitPort(pattern)
 	if !strings.Contains(base, "[") {
