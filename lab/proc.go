@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,17 +12,6 @@ import (
 	"time"
 )
 
-// run executes argv and returns its stdout; a failure carries the stderr tail.
-func run(ctx context.Context, argv ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, tail(stderr.String(), 800))
-	}
-	return stdout.Bytes(), nil
-}
-
 // Exec runs argv inside network namespace ns (as `ip netns exec` does) and returns
 // its combined output; for tests and probes' plumbing.
 func Exec(ctx context.Context, ns string, argv ...string) ([]byte, error) {
@@ -34,14 +22,6 @@ func Exec(ctx context.Context, ns string, argv ...string) ([]byte, error) {
 		return out, fmt.Errorf("%s: exec %s: %w: %s", ns, strings.Join(argv, " "), err, tail(string(out), 800))
 	}
 	return out, nil
-}
-
-func tail(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // spawn starts a long-lived process that outlives the caller (own session, no
