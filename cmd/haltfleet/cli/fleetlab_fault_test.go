@@ -520,6 +520,61 @@ func TestFaultsOnFleetLab(t *testing.T) {
 		}
 	})
 
+	// A second Ctrl-C aborts the hosts in flight: each must still end on its previous or
+	// its new ruleset, with no timer left running and a report that matches.
+	t.Run("second interrupt aborts in flight", func(t *testing.T) {
+		fourth := lf.ruleset(t, "hf-fault-fourth")
+		refFourth := reference(t, fourth)
+		hosts := []int{0, 1}
+		before := map[int]string{}
+		for _, i := range hosts {
+			before[i] = ff.live(t, i)
+			os.Remove(ff.runDir(i, "deadman.pid"))
+		}
+		inv := ff.fzInventory(t, "abort", fourth, 5, hosts, nil)
+		ev := filepath.Join(lf.dir, "abort.ndjson")
+		run := ff.startCLI(t, append(append([]string{"up", "-i", inv, "--events", ev}, journal("abort")...), common...)...)
+		waitFor(t, time.Minute, "an armed timer", func() bool {
+			for _, i := range hosts {
+				if _, err := os.Stat(ff.runDir(i, "deadman.pid")); err == nil {
+					return true
+				}
+			}
+			return false
+		})
+		run.cmd.Process.Signal(os.Interrupt)
+		time.Sleep(100 * time.Millisecond)
+		run.cmd.Process.Signal(os.Interrupt)
+		code := run.wait(t, 2*time.Minute)
+		out := run.out.String()
+		t.Logf("aborted run, exit %d:\n%s", code, out)
+		if code != exitError || !strings.Contains(out, "aborting the hosts in flight") {
+			t.Errorf("abort: exit %d, want 1 after aborting", code)
+		}
+		time.Sleep(6 * time.Second) // past any timer the abort left armed
+		for _, i := range hosts {
+			live := ff.live(t, i)
+			final := map[bool]string{true: "old", false: "new"}[live == before[i]]
+			if live != before[i] && live != refFourth {
+				t.Errorf("%s ended between its previous and its new ruleset:\n%s", lf.Hosts[i].Name, live)
+			}
+			t.Logf("%s ended on its %s ruleset", lf.Hosts[i].Name, final)
+			hostOut := ""
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, lf.Hosts[i].Name) {
+					hostOut += line + "\n"
+				}
+			}
+			if final == "new" && strings.Contains(hostOut, "rolled back") {
+				t.Errorf("%s is on the new ruleset but the run reported a rollback", lf.Hosts[i].Name)
+			}
+			out2, _ := ff.hostSh(i, `p=$(cat /run/haltfleet/deadman.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo alive; true`)
+			if strings.Contains(out2, "alive") {
+				t.Errorf("%s: dead-man timer still alive after the abort", lf.Hosts[i].Name)
+			}
+		}
+	})
+
 	hostileOnFleet(t, ff, common, journal)
 }
 
