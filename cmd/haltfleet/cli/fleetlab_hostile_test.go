@@ -143,6 +143,14 @@ func hostileOnFleet(t *testing.T, ff *faultFleet, common []string, journal func(
 		if !strings.Contains(tty, "Passphrase for "+key) || !strings.Contains(tty, "BECOME password:") {
 			t.Errorf("the prompts did not come on the terminal: %q", tty)
 		}
+		// The local files the run wrote: private, in a private directory.
+		for _, f := range []string{ev, jr} {
+			if st, err := os.Stat(f); err != nil {
+				t.Error(err)
+			} else if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", f, st.Mode().Perm())
+			}
+		}
 		places := map[string]string{"stdout+stderr": out, "terminal (echo)": tty, "argv of every process seen": cmdlines,
 			"events": readString(ev), "journal": readString(jr)}
 		// Every file the host wrote during the run (its overlay's upper dir) and under /run.
