@@ -104,14 +104,21 @@ echo armed
 // the timer itself (same claim protocol) and exits exitApply.
 func applyScript() string {
 	return deadmanVars() + fmt.Sprintf(`A="$D/ruleset.apply.nft"
+# A claim already taken means the timer fired (a delayed apply must not land after it).
+if [ -e "$D/deadman.claim" ]; then rm -f "$A"; echo "the dead-man timer fired before the apply" >&2; exit %d; fi
 if ! out=$(nft -f "$A" 2>&1); then
   printf '%%s\n' "$out" >&2
   if mkdir "$D/deadman.claim" 2>/dev/null; then echo cancelled > "$D/deadman.claim/cancelled"
     pid=$(cat "$D/deadman.pid" 2>/dev/null); [ -n "$pid" ] && kill -TERM "-$pid" 2>/dev/null; rm -f "$D/deadman.pid"; fi
   rm -f "$A"; exit %d
 fi
-rm -f "$A"; echo applied
-`, exitApply)
+rm -f "$A"
+# The timer fired while nft ran: its restore may have come first, so restore again.
+if [ -e "$D/deadman.claim" ] && [ ! -e "$D/deadman.claim/cancelled" ]; then
+  nft -f "$D/rollback.nft"; echo "the dead-man timer fired during the apply" >&2; exit %d
+fi
+echo applied
+`, exitFired, exitApply, exitFired)
 }
 
 // rollbackNowScript restores the previous ruleset at once when confirm failed (winning the
@@ -145,8 +152,9 @@ func ApplyRuleset(ctx context.Context, r runner.Runner, ch Change, confirm func(
 
 	arm := newSectioned()
 	arm.line(armScript(seconds))
-	_, code, stderr, err := arm.exec(ctx, r, strings.NewReader(ch.New))
+	// Taken before the arm runs: our deadline may only be earlier than the timer's.
 	armed := time.Now()
+	_, code, stderr, err := arm.exec(ctx, r, strings.NewReader(ch.New))
 	if err != nil {
 		// The timer may or may not be running; if it is, it restores an unchanged ruleset.
 		return fmt.Errorf("%s: ruleset: arm dead-man timer: %w", host, err)

@@ -27,6 +27,7 @@ const (
 	exitRollback = 96 // the current ruleset cannot be saved for rollback
 	exitApply    = 97 // nft -f failed (atomic: nothing changed)
 	exitTimer    = 98 // the dead-man timer did not start
+	exitFired    = 99 // the timer fired before or during the apply: the previous ruleset is live
 )
 
 // RenderRuleset is the host's desired ruleset: its haltfleet_ruleset file, rendered as a
