@@ -29,6 +29,7 @@ type rolloutRun struct {
 	rows    []hostResult
 	results []tasks.UpResult
 	hashes  []string
+	halted  []bool // the journal says haltfleet halted the host and nothing logged in since
 
 	mu      sync.Mutex
 	stopped string // why no more hosts start ("" while running)
@@ -63,6 +64,7 @@ func (ru *rolloutRun) run(ctx context.Context) int {
 	ru.rows = make([]hostResult, len(hosts))
 	ru.results = make([]tasks.UpResult, len(hosts))
 	ru.hashes = make([]string, len(hosts))
+	ru.halted = make([]bool, len(hosts))
 	records := ru.journal.Records()
 	states := rollout.States(records)
 	resuming := !ru.rf.fresh && unfinished(records)
@@ -85,6 +87,7 @@ func (ru *rolloutRun) run(ctx context.Context) int {
 			}
 		}
 		st := states[h.Name]
+		ru.halted[i] = st.Halted
 		// Halted hosts are never skipped: a rerun probes them (without logging in).
 		if resuming && !h.Settings.Halt && st.Done(ru.hashes[i], false) {
 			ru.rows[i].Detail = fmt.Sprintf("done by run %s (%s at %s, journal); --fresh works on it again",
@@ -212,7 +215,7 @@ func (ru *rolloutRun) upOne(ctx context.Context, i int) string {
 		ru.sink.emit(e)
 	}
 	start := time.Now()
-	res, err := upHost(ctx, ru.fl, h, ru.ef.options(), ru.runID, emit)
+	res, err := upHost(ctx, ru.fl, h, ru.ef.options(), ru.runID, ru.halted[i], emit)
 	ru.results[i] = res
 	row := hostResult{Host: h.Name, Duration: time.Since(start), Changes: len(res.Changes), Err: err}
 	switch {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/haltfleet/haltfleet/inventory"
+	"github.com/haltfleet/haltfleet/runner"
 	"github.com/haltfleet/haltfleet/rollout"
 	"github.com/haltfleet/haltfleet/tasks"
 )
@@ -106,10 +107,12 @@ func usageError(err error) int {
 	return exitUsage
 }
 
-// upHost is up for one host. A host whose SSH no longer answers but whose inventory
-// wants it halted is not logged into: it is probed and reported as halted. A host lock
+// upHost is up for one host. A host whose SSH no longer answers, whose inventory wants
+// it halted and which the journal records as halted by haltfleet, is not logged into: it
+// is probed and reported as halted. Silence from any other host is "unreachable": an
+// outage must never pass for a successful halt. A host lock
 // left by a run that staleRun recognises (our own killed run) is taken over.
-func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Options, runID string, emit func(tasks.Event)) (tasks.UpResult, error) {
+func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Options, runID string, journalHalted bool, emit func(tasks.Event)) (tasks.UpResult, error) {
 	t, err := target(h)
 	if err != nil {
 		return tasks.UpResult{Host: h.Name}, err
@@ -124,8 +127,11 @@ func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Option
 		dctx, cancel := context.WithTimeout(ctx, fl.ff.connectTimeout)
 		derr := in.Dial(dctx)
 		cancel()
-		if derr != nil {
+		if derr != nil && journalHalted {
 			return tasks.ProbeHalted(ctx, in)
+		}
+		if derr != nil {
+			return tasks.UpResult{Host: h.Name}, fmt.Errorf("%s: %w: SSH does not answer (%v) and the journal has no record of haltfleet halting it; if another controller halted it, check it with `haltfleet audit`", h.Name, runner.ErrUnreachable, derr)
 		}
 	}
 	r, err := fl.connect(ctx, h)
