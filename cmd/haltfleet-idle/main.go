@@ -3,6 +3,11 @@
 // as "haltfleet-idle halt". For halt it detaches the disks, prints one census line to the
 // console and idles forever; poweroff, reboot and kexec do the real thing. It is static and
 // uses only package syscall so it stays small: it is embedded twice in haltfleet.
+//
+// updatemaxprocs=0: the runtime would otherwise re-read the cgroup CPU quota forever,
+// and a parked init must open no file after its census.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import "syscall"
