@@ -220,17 +220,24 @@ func (p *Pool) connect(ctx context.Context, t Target, chain []Target) (*conn, er
 	p.conns[key] = e
 	p.mu.Unlock()
 
-	var via *conn
+	// Dial into locals: e.c and e.err are published under p.mu, which the isDead check
+	// above reads them under.
+	var (
+		via  *conn
+		c    *conn
+		derr error
+	)
 	if len(chain) > 0 {
-		via, e.err = p.connect(ctx, chain[len(chain)-1], chain[:len(chain)-1])
-		if e.err != nil {
-			e.err = hostErr(t.Name, "jump host", e.err)
+		via, derr = p.connect(ctx, chain[len(chain)-1], chain[:len(chain)-1])
+		if derr != nil {
+			derr = hostErr(t.Name, "jump host", derr)
 		}
 	}
-	if e.err == nil {
-		e.c, e.err = p.dial(ctx, t, via, key)
+	if derr == nil {
+		c, derr = p.dial(ctx, t, via, key)
 	}
 	p.mu.Lock()
+	e.c, e.err = c, derr
 	if e.err != nil {
 		delete(p.conns, key) // a later Get may try again
 	} else {
