@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/haltfleet/haltfleet/internal/sshdtest"
 	"github.com/haltfleet/haltfleet/internal/testenv"
 )
 
@@ -163,5 +164,21 @@ func sortStrings(s []string) {
 		for j := i; j > 0 && s[j] < s[j-1]; j-- {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
+	}
+}
+
+// A host that wants a halt but never answered SSH is unreachable, not "halted": only a
+// host the journal records as halted by haltfleet is probed instead of logged into.
+func TestSilentHostWithoutJournalIsUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yml")
+	port := sshdtest.FreePort(t) // nothing listens there
+	os.WriteFile(inv, []byte(fmt.Sprintf("all:\n  hosts:\n    silent:\n      ansible_host: 127.0.0.1\n      ansible_port: %d\n", port)), 0o644)
+	code, out := haltfleet(t, "up", "-i", inv, "-F", "none", "--yes", "--journal", filepath.Join(dir, "journal.ndjson"), "--timeout", "2s")
+	if code != exitError || !strings.Contains(out, "unreachable=1") || strings.Contains(out, "halted=1") {
+		t.Fatalf("silent host without a journal record: exit %d, want 1 and unreachable\n%s", code, out)
+	}
+	if !strings.Contains(out, "no record of haltfleet halting it") {
+		t.Errorf("the error does not say why it is not taken for halted:\n%s", out)
 	}
 }
