@@ -4,7 +4,7 @@ SHELL   := /bin/bash
 BIN     := bin/haltfleet
 LABDIR  ?= /var/lib/haltfleet-lab
 
-.PHONY: all build deps vet test test-short demo e2e lab-down idle clean
+.PHONY: all build deps vet test test-short demo e2e bench lab-down idle clean
 
 all: build
 
@@ -37,6 +37,11 @@ demo: deps build
 # The end-to-end proof for all four init systems.
 e2e: deps
 	HALTFLEET_E2E_INITS=systemd,sysvinit,openrc,runit,networkd $(GO) test -timeout 80m -run TestE2E -v ./e2e/
+
+# Scale benchmark (root): fleets of 50/200/500 real hosts; prints the tables and writes
+# /var/tmp/haltfleet-bench/results.json. BENCH_N=50,200 for a shorter run.
+bench: deps build
+	$(GO) run ./bench/cmd/haltfleet-bench -haltfleet $(BIN) -n $(or $(BENCH_N),50,200,500) -forks $(or $(BENCH_FORKS),50)
 
 lab-down: build
 	$(BIN) lab down --dir $(LABDIR)
