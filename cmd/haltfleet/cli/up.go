@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/haltfleet/haltfleet/inventory"
-	"github.com/haltfleet/haltfleet/runner"
 	"github.com/haltfleet/haltfleet/rollout"
+	"github.com/haltfleet/haltfleet/runner"
 	"github.com/haltfleet/haltfleet/tasks"
 )
 
