@@ -122,9 +122,21 @@ func checkHalted(ctx context.Context, t *testing.T, l *lab.Lab, vm lab.VM) {
 	}
 	flows(ctx, t, vm, true)
 
-	console, err := l.Console(vm.Name)
-	if err != nil {
-		t.Fatal(err)
+	// SSH dies early in the shutdown; the console's last lines (remount, census) can come
+	// later on a slow guest, so wait for the final line before reading the console.
+	final := "haltfleet-idle: parked"
+	if vm.Variant == lab.SysVinit || vm.Variant == lab.OpenRC {
+		final = "no more processes left in this runlevel"
+	}
+	var console string
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(2 * time.Second) {
+		c, err := l.Console(vm.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if console = c; strings.Contains(c, final) || time.Now().After(deadline) {
+			break
+		}
 	}
 	switch vm.Variant {
 	case lab.SysVinit, lab.OpenRC:
