@@ -77,11 +77,25 @@ func PersistContent(p Persistence, desired string) string {
 	var sb strings.Builder
 	sb.WriteString(p.Header)
 	sb.WriteString("# Written by haltfleet; edit the inventory's ruleset instead.\n\nflush ruleset\n\n")
-	sb.WriteString(desired)
+	sb.WriteString(stripPreamble(desired))
 	if !strings.HasSuffix(desired, "\n") {
 		sb.WriteString("\n")
 	}
 	return sb.String()
+}
+
+// stripPreamble drops a leading "#!" line and a leading "flush ruleset" from a ruleset
+// file: PersistContent writes its own, and twice reads as a mistake.
+func stripPreamble(desired string) string {
+	rest := desired
+	if strings.HasPrefix(rest, "#!") {
+		_, rest, _ = strings.Cut(rest, "\n")
+	}
+	trimmed := strings.TrimLeft(rest, " \t\n")
+	if line, after, _ := strings.Cut(trimmed, "\n"); strings.TrimSpace(line) == "flush ruleset" {
+		rest = after
+	}
+	return rest
 }
 
 // writePersistProbe appends the reads PlanRuleset needs for persistence: the current boot

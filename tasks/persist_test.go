@@ -135,3 +135,15 @@ func TestCheckManagedPath(t *testing.T) {
 		}
 	}
 }
+
+// A ruleset file with its own shebang and flush gets them once, not twice.
+func TestPersistContentKeepsOnePreamble(t *testing.T) {
+	deb, _ := PersistenceFor(Facts{Distro: Distro{ID: "debian"}, Init: InitSystemd})
+	got := PersistContent(deb, "#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet f {}\n")
+	if n := strings.Count(got, "flush ruleset"); n != 1 {
+		t.Errorf("flush ruleset %d times:\n%s", n, got)
+	}
+	if n := strings.Count(got, "#!"); n != 1 || !strings.Contains(got, "table inet f {}") {
+		t.Errorf("shebangs %d, or the table lost:\n%s", n, got)
+	}
+}
