@@ -46,6 +46,9 @@ func NewLocal(o LocalOptions) *Local {
 func (l *Local) Name() string { return l.env.host }
 func (l *Local) Close() error { return nil }
 
+// Privileged reports whether commands run as the become user without sudo.
+func (l *Local) Privileged() bool { return !l.env.needSudo(true) }
+
 // Exec runs cmd with sh -c.
 func (l *Local) Exec(ctx context.Context, cmd Cmd) (Result, error) {
 	return l.env.exec(ctx, localStarter{}, cmd)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,7 +300,7 @@ func (p *Pool) dial(ctx context.Context, t Target, via *conn, key string) (*conn
 		nc.Close()
 		return nil, hostErr(t.Name, "handshake "+addr, handshakeErr(err, hostKeyErr))
 	}
-	c := &conn{key: key, client: ssh.NewClient(sc, chans, reqs), dead: make(chan struct{}), slots: make(chan struct{}, maxSessions)}
+	c := &conn{key: key, via: via, client: ssh.NewClient(sc, chans, reqs), dead: make(chan struct{}), slots: make(chan struct{}, maxSessions)}
 	go func() {
 		c.client.Wait()
 		close(c.dead)
@@ -347,6 +348,29 @@ func (p *Pool) knownHosts(t Target) *knownHosts {
 	}
 	return &knownHosts{files: files, global: p.opts.GlobalKnownHostsFiles,
 		acceptNew: p.opts.AcceptNew || t.HostKeys == HostKeyAcceptNew, mu: &p.khMu}
+}
+
+// Release closes the connection s uses and forgets it, so memory follows the hosts in
+// flight rather than every host of the run; a later Get dials again. A connection other
+// connections tunnel through (a jump host) stays open until Close.
+func (p *Pool) Release(s *SSH) error {
+	p.mu.Lock()
+	c := s.conn
+	for _, o := range p.order {
+		if o.via == c {
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	if e, ok := p.conns[c.key]; ok && e.c == c {
+		delete(p.conns, c.key)
+	}
+	p.order = slices.DeleteFunc(p.order, func(o *conn) bool { return o == c })
+	p.mu.Unlock()
+	if err := c.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // Close closes every connection, jump hosts last.

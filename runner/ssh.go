@@ -28,6 +28,7 @@ var _ Runner = (*SSH)(nil)
 // conn is one SSH connection, shared by every SSH handle and SFTP transfer for the host.
 type conn struct {
 	key    string
+	via    *conn // the jump host's connection this one tunnels through, nil when direct
 	client *ssh.Client
 	dead   chan struct{} // closed when the connection ended
 	// slots bounds concurrent sessions below sshd's MaxSessions (10), one kept for SFTP.
@@ -71,6 +72,10 @@ func (c *conn) close() error {
 
 // Name is the inventory host name.
 func (s *SSH) Name() string { return s.name }
+
+// Privileged reports whether a command runs as the become user without sudo (the login
+// user is that user), so one script may mix reads that need no privilege with ones that do.
+func (s *SSH) Privileged() bool { return !s.env.needSudo(true) }
 
 // Target is the resolved connection settings.
 func (s *SSH) Target() Target { return s.target }
