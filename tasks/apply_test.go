@@ -3,17 +3,67 @@ package tasks
 import (
 	"context"
 	"errors"
+	"io"
+	"io/fs"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/haltfleet/haltfleet/runner"
 )
 
+// countingRunner counts round trips: every Exec, Upload and Download is one.
+type countingRunner struct {
+	runner.Runner
+	mu                      sync.Mutex
+	execs, uploads, downlds int
+	scripts                 []string
+}
+
+func (c *countingRunner) Exec(ctx context.Context, cmd runner.Cmd) (runner.Result, error) {
+	c.mu.Lock()
+	c.execs++
+	c.scripts = append(c.scripts, cmd.Command)
+	c.mu.Unlock()
+	return c.Runner.Exec(ctx, cmd)
+}
+
+func (c *countingRunner) Upload(ctx context.Context, p string, content io.Reader, mode fs.FileMode, sudo bool) error {
+	c.mu.Lock()
+	c.uploads++
+	c.mu.Unlock()
+	return c.Runner.Upload(ctx, p, content, mode, sudo)
+}
+
+func (c *countingRunner) Download(ctx context.Context, p string, sudo bool) ([]byte, error) {
+	c.mu.Lock()
+	c.downlds++
+	c.mu.Unlock()
+	return c.Runner.Download(ctx, p, sudo)
+}
+
+func (c *countingRunner) trips() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.execs + c.uploads + c.downlds
+}
+
+// innerCommands are the commands the fake ran, without Apply's batch scripts themselves.
+func innerCommands(h *fakeHost) []string {
+	var out []string
+	for _, c := range h.commands() {
+		if !strings.HasPrefix(c, "M=HFAPPLY-") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func TestApplyDispatchAndStop(t *testing.T) {
 	ctx := context.Background()
 	h := newFakeHost("fw1")
 	h.respond = func(c string) (runner.Result, error, bool) {
-		if strings.Contains(c, "boom") {
+		if c == "boom" {
 			return runner.Result{ExitCode: 3}, &runner.CommandError{Host: "fw1", Command: c, ExitCode: 3, Stderr: "boom failed"}, true
 		}
 		return runner.Result{}, nil, false
@@ -28,13 +78,14 @@ func TestApplyDispatchAndStop(t *testing.T) {
 		{Host: "fw1", Stage: "arm", Kind: KindCommand, Command: "never-run", Summary: "after the failure"},
 	}
 	var applied []string
-	err := Apply(ctx, h, changes, ApplyEnv{OnChange: func(c Change) { applied = append(applied, c.Summary) }})
+	cr := &countingRunner{Runner: h}
+	err := Apply(ctx, cr, changes, ApplyEnv{OnChange: func(c Change) { applied = append(applied, c.Summary) }})
 	if err == nil {
 		t.Fatal("no error from a failing change")
 	}
 	var ce *runner.CommandError
-	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "fw1: arm: fails: ") {
-		t.Errorf("error lacks host/stage or does not unwrap: %v", err)
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "fw1: arm: fails: ") || ce.ExitCode != 3 || !strings.Contains(err.Error(), "boom failed") {
+		t.Errorf("error lacks host/stage/exit/stderr or does not unwrap: %v", err)
 	}
 	if got := strings.Join(applied, ","); got != "file,idle,remove,reload,halt is not Apply's" {
 		t.Errorf("applied %s", got)
@@ -46,17 +97,51 @@ func TestApplyDispatchAndStop(t *testing.T) {
 	if h.files["/etc/default/halt"] != "X=1\n" {
 		t.Error("file change not written")
 	}
-	for _, c := range h.commands() {
+	for _, c := range innerCommands(h) {
 		if strings.Contains(c, "never-run") || strings.Contains(c, "no-block halt") {
 			t.Errorf("ran %q", c)
 		}
+	}
+	if cr.trips() != 1 {
+		t.Errorf("%d round trips for one batch, want 1", cr.trips())
+	}
+}
+
+// TestApplyRulesetSplitsBatches: a ruleset is its own step at its position, so the
+// changes before it reach the host in one trip and those after it in another.
+func TestApplyRulesetSplitsBatches(t *testing.T) {
+	h := newFakeHost("fw1")
+	var order []string
+	err := Apply(context.Background(), h, []Change{
+		{Host: "fw1", Stage: "sysctl", Kind: KindSysctl, Key: "net.ipv4.ip_forward", New: "1", Summary: "fwd"},
+		{Host: "fw1", Stage: "ruleset", Kind: KindRuleset, New: "table inet t {}\n", Summary: "ruleset"},
+		{Host: "fw1", Stage: "persist", Kind: KindFile, Path: "/etc/nftables.conf", New: "x\n", Summary: "persist"},
+	}, ApplyEnv{Confirm: func(context.Context) error { return nil }, OnChange: func(c Change) { order = append(order, c.Summary) }})
+	if err == nil {
+		t.Fatal("the fake does not run rulesets; want an error from the ruleset step")
+	}
+	if !strings.HasPrefix(err.Error(), "fw1: ruleset: ") {
+		t.Errorf("error not from the ruleset step: %v", err)
+	}
+	if strings.Join(order, ",") != "fwd" || h.sections["sysctl net.ipv4.ip_forward"] != "1\n" {
+		t.Errorf("before the ruleset: applied %q, sysctl %q", order, h.sections["sysctl net.ipv4.ip_forward"])
+	}
+	if _, ok := h.files["/etc/nftables.conf"]; ok {
+		t.Error("the change after a failed ruleset was made")
+	}
+	cmds := h.commands()
+	if len(cmds) < 2 || !strings.HasPrefix(cmds[0], "M=HFAPPLY-") || strings.Contains(cmds[0], "nftables.conf") {
+		t.Errorf("first trip is not a batch of the changes before the ruleset: %q", cmds)
 	}
 }
 
 func TestApplyRulesetNeedsConfirm(t *testing.T) {
 	h := newFakeHost("fw1")
-	err := Apply(context.Background(), h, []Change{{Host: "fw1", Stage: "ruleset", Kind: KindRuleset, Summary: "ruleset"}}, ApplyEnv{})
-	if err == nil || !strings.Contains(err.Error(), "dead-man") {
+	err := Apply(context.Background(), h, []Change{
+		{Host: "fw1", Stage: "persist", Kind: KindFile, Path: "/etc/nftables.conf", New: "x\n", Summary: "persist"},
+		{Host: "fw1", Stage: "ruleset", Kind: KindRuleset, Summary: "ruleset"},
+	}, ApplyEnv{})
+	if err == nil || !strings.Contains(err.Error(), "dead-man") || !strings.HasPrefix(err.Error(), "fw1: ruleset: ") {
 		t.Fatalf("got %v", err)
 	}
 	if len(h.commands()) != 0 {
@@ -64,16 +149,51 @@ func TestApplyRulesetNeedsConfirm(t *testing.T) {
 	}
 }
 
-func TestApplyIdleHashMismatch(t *testing.T) {
+// TestApplyRefusesBeforeTouching: one bad change anywhere in the plan and nothing runs.
+func TestApplyRefusesBeforeTouching(t *testing.T) {
+	good := Change{Host: "fw1", Stage: "persist", Kind: KindFile, Path: "/etc/nftables.conf", New: "x\n", Summary: "good"}
+	for _, bad := range []Change{
+		{Kind: KindFile, Path: "/etc/../shadow", Summary: "dotdot"},
+		{Kind: KindFile, Path: "etc/relative", Summary: "relative"},
+		{Kind: KindRemove, Path: "/", Summary: "root"},
+		{Kind: KindSysctl, Key: "-a", New: "1", Summary: "option key"},
+		{Kind: KindSysctl, Key: "net.ipv4.ip_forward", New: "1\nrm -rf /", Summary: "two lines"},
+		{Kind: KindFile, Path: RunitIdle, Key: idleKeyPrefix + "mips", Summary: "no idle for mips"},
+		{Kind: "bogus", Summary: "unknown kind"},
+	} {
+		bad.Host, bad.Stage = "fw1", "arm"
+		h := newFakeHost("fw1")
+		var applied []Change
+		err := Apply(context.Background(), h, []Change{good, bad}, ApplyEnv{OnChange: func(c Change) { applied = append(applied, c) }})
+		if err == nil || !strings.HasPrefix(err.Error(), "fw1: arm: "+bad.Summary+": ") {
+			t.Errorf("%s: got %v", bad.Summary, err)
+		}
+		if len(h.commands()) != 0 || len(applied) != 0 || len(h.files) != 0 {
+			t.Errorf("%s: touched the host: %q, applied %d", bad.Summary, h.commands(), len(applied))
+		}
+	}
+}
+
+// TestApplyDisconnectMidBatch: the session drops after some steps; those are reported,
+// and the error names the first change not known to be made.
+func TestApplyDisconnectMidBatch(t *testing.T) {
 	h := newFakeHost("fw1")
 	h.respond = func(c string) (runner.Result, error, bool) {
-		if strings.HasPrefix(c, "sha256sum") {
-			return runner.Result{Stdout: []byte("0000  x\n")}, nil, true
+		if c == "systemctl restart x" {
+			return runner.Result{}, runner.ErrDisconnected, true
 		}
 		return runner.Result{}, nil, false
 	}
-	err := Apply(context.Background(), h, []Change{{Host: "fw1", Stage: "arm", Kind: KindFile, Path: ExitrdShutdown, Key: idleKeyPrefix + "amd64", Summary: "idle"}}, ApplyEnv{})
-	if err == nil || !strings.Contains(err.Error(), "sha256 0000") {
+	var applied []string
+	err := Apply(context.Background(), h, []Change{
+		{Host: "fw1", Stage: "persist", Kind: KindFile, Path: "/etc/nftables.conf", New: "x\n", Summary: "persist"},
+		{Host: "fw1", Stage: "persist", Kind: KindCommand, Command: "systemctl restart x", Summary: "restart"},
+		{Host: "fw1", Stage: "persist", Kind: KindCommand, Command: "true", Summary: "after"},
+	}, ApplyEnv{OnChange: func(c Change) { applied = append(applied, c.Summary) }})
+	if !errors.Is(err, runner.ErrDisconnected) || !strings.HasPrefix(err.Error(), "fw1: persist: restart: ") {
 		t.Fatalf("got %v", err)
+	}
+	if strings.Join(applied, ",") != "persist" {
+		t.Errorf("applied %q", applied)
 	}
 }

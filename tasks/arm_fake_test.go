@@ -96,6 +96,9 @@ func (h *fakeHost) Exec(ctx context.Context, cmd runner.Cmd) (runner.Result, err
 			return res, err
 		}
 	}
+	if res, err, ok := h.execBatch(ctx, cmd); ok { // Apply's batch script: apply_batch_fake_test.go
+		return res, err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := cmd.Command
