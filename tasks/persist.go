@@ -98,29 +98,6 @@ func stripPreamble(desired string) string {
 	return rest
 }
 
-// writePersistProbe appends the reads PlanRuleset needs for persistence: the current boot
-// file and whether the loader is enabled.
-func writePersistProbe(s *sectioned, p Persistence) {
-	q := runner.Quote(p.Path)
-	s.line("set +f") // the globs below are ours; the compare part ran with globbing off
-	s.line(fmt.Sprintf("if [ -e %s ]; then mark persist-file; cat %s; else mark persist-absent; fi", q, q))
-	s.line("mark loader")
-	switch p.Loader {
-	case "systemd":
-		// is-enabled prints enabled/disabled/masked/static/not-found... and exits non-zero
-		// for most of them; only the word matters.
-		s.line(fmt.Sprintf("systemctl is-enabled %s 2>/dev/null || true", runner.Quote(p.Service)))
-	case "sysv":
-		// Enabled: a start link in rcS (sysvinit, and runit which runs rcS in stage 1) or an
-		// OpenRC runlevel entry (Debian's OpenRC, which update-rc.d also drives).
-		s.line(`st=absent; for svc in nftables ` + InitScriptName + `; do [ -e /etc/init.d/$svc ] || continue; ` +
-			`st="present $svc"; if ls /etc/rcS.d/S??$svc >/dev/null 2>&1 || ls /etc/runlevels/*/$svc >/dev/null 2>&1; then st="enabled $svc"; break; fi; done; echo "$st"`)
-		s.line(fmt.Sprintf("if [ -e /etc/init.d/%s ]; then mark initscript; cat /etc/init.d/%s; fi", InitScriptName, InitScriptName))
-	case "openrc":
-		s.line(fmt.Sprintf("if ls /etc/runlevels/*/%s >/dev/null 2>&1; then echo enabled; else echo disabled; fi", p.Service))
-	}
-}
-
 // persistChanges turns the persistence sections into changes.
 func persistChanges(host string, p Persistence, desired string, sec map[string]string) ([]Change, error) {
 	var out []Change

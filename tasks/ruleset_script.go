@@ -60,10 +60,17 @@ func (s *sectioned) parse(stdout []byte) map[string]string {
 // exec runs the script with sudo and returns its sections, the exit code and stderr.
 // A non-zero exit is not an error here: callers map script exit codes to meanings.
 func (s *sectioned) exec(ctx context.Context, r runner.Runner, stdin io.Reader) (map[string]string, int, string, error) {
-	res, err := r.Exec(ctx, runner.Cmd{Command: s.script(), Stdin: stdin, Sudo: true})
+	sec, code, stderr, _, err := s.execWith(ctx, r, "", stdin)
+	return sec, code, stderr, err
+}
+
+// execWith is exec with prefix run first in the same script (its output comes before the
+// first section and is returned with the rest in stdout).
+func (s *sectioned) execWith(ctx context.Context, r runner.Runner, prefix string, stdin io.Reader) (map[string]string, int, string, []byte, error) {
+	res, err := r.Exec(ctx, runner.Cmd{Command: prefix + s.script(), Stdin: stdin, Sudo: true})
 	var ce *runner.CommandError
 	if err != nil && !errors.As(err, &ce) {
-		return nil, 0, "", err
+		return nil, 0, "", nil, err
 	}
 	stderr := strings.TrimSpace(runner.Sanitize(res.Stderr[max(0, len(res.Stderr)-4096):])) // remote text: no escapes, no megabytes
 	code := res.ExitCode
@@ -73,5 +80,5 @@ func (s *sectioned) exec(ctx context.Context, r runner.Runner, stdin io.Reader) 
 			stderr = ce.Stderr
 		}
 	}
-	return s.parse(res.Stdout), code, stderr, nil
+	return s.parse(res.Stdout), code, stderr, res.Stdout, nil
 }

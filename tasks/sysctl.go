@@ -66,19 +66,11 @@ func sortedKeys(m map[string]string) []string {
 // KindRemove when want is empty and the file exists) for SysctlPath.
 func PlanSysctls(ctx context.Context, r runner.Runner, host string, want map[string]string) ([]Change, error) {
 	keys := sortedKeys(want)
-	for _, k := range keys {
-		if err := ValidateSysctl(k, want[k]); err != nil {
-			return nil, fmt.Errorf("%s: sysctl: %w", host, err)
-		}
+	if err := validateSysctls(host, want); err != nil {
+		return nil, err
 	}
 	s := newSectioned()
-	for i, k := range keys {
-		// "missing" is a separate section so an empty value is not mistaken for an
-		// unknown key.
-		s.line(fmt.Sprintf("if v=$(sysctl -n %s 2>/dev/null); then mark k%d; printf '%%s' \"$v\"; else mark missing%d; fi",
-			runner.Quote(k), i, i))
-	}
-	s.line(fmt.Sprintf("if [ -e %s ]; then mark file; cat %s; fi", runner.Quote(SysctlPath), runner.Quote(SysctlPath)))
+	writeSysctlRead(s, keys)
 	sec, code, stderr, err := s.exec(ctx, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: sysctl: %w", host, err)
@@ -86,19 +78,95 @@ func PlanSysctls(ctx context.Context, r runner.Runner, host string, want map[str
 	if code != 0 {
 		return nil, fmt.Errorf("%s: sysctl: read script exited %d: %s", host, code, stderr)
 	}
+	return sysctlChanges(host, want, sec)
+}
+
+func validateSysctls(host string, want map[string]string) error {
+	for _, k := range sortedKeys(want) {
+		if err := ValidateSysctl(k, want[k]); err != nil {
+			return fmt.Errorf("%s: sysctl: %w", host, err)
+		}
+	}
+	return nil
+}
+
+// sysctlProcPath is the /proc/sys file of a key as procps sysctl finds it: a key whose
+// first separator is "/" is a path already; otherwise "." and "/" swap (a VLAN interface
+// eth0.5 is written eth0/5 in a dotted key).
+func sysctlProcPath(key string) string {
+	if i := strings.IndexAny(key, "./"); i >= 0 && key[i] == '/' {
+		return "/proc/sys/" + key
+	}
+	return "/proc/sys/" + strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, key)
+}
+
+// writeSysctlRead reads every key from /proc/sys in one grep (what sysctl -n reads,
+// without a process per key; the shell's read builtin cannot: /proc/sys answers a read
+// at a non-zero offset with end of file) and the persistence file. Keys must be validated.
+func writeSysctlRead(s *sectioned, keys []string) {
+	s.line("mark sysctls")
+	s.line(sysctlGrep(keys))
+	s.line(fmt.Sprintf("if [ -e %s ]; then mark sysctl-file; cat %s; fi", runner.Quote(SysctlPath), runner.Quote(SysctlPath)))
+}
+
+// sysctlGrep prints "PATH:LINE" for every line of every key's file; a missing key prints
+// nothing.
+func sysctlGrep(keys []string) string {
+	var b strings.Builder
+	b.WriteString("grep -H -e '' --")
+	for _, k := range keys {
+		b.WriteString(" " + runner.Quote(sysctlProcPath(k)))
+	}
+	b.WriteString(" 2>/dev/null; true")
+	return b.String()
+}
+
+// sysctlValues parses sysctlGrep's output: key → value (lines joined by newlines);
+// absent keys are missing on this kernel.
+func sysctlValues(keys []string, out string) map[string]string {
+	vals := map[string]string{}
+	lines := strings.Split(out, "\n")
+	for _, k := range keys {
+		prefix := sysctlProcPath(k) + ":"
+		var got []string
+		found := false
+		for _, l := range lines {
+			if v, ok := strings.CutPrefix(l, prefix); ok {
+				got, found = append(got, v), true
+			}
+		}
+		if found {
+			vals[k] = strings.Join(got, "\n")
+		}
+	}
+	return vals
+}
+
+// sysctlChanges compares a sysctl read with want.
+func sysctlChanges(host string, want map[string]string, sec map[string]string) ([]Change, error) {
+	keys := sortedKeys(want)
+	vals := sysctlValues(keys, sec["sysctls"])
 	var out []Change
-	for i, k := range keys {
-		if _, missing := sec[fmt.Sprintf("missing%d", i)]; missing {
+	for _, k := range keys {
+		cur, ok := vals[k]
+		if !ok {
 			return nil, fmt.Errorf("%s: sysctl: %s does not exist on this kernel", host, k)
 		}
-		cur := sec[fmt.Sprintf("k%d", i)]
 		if normalizeSysctlValue(cur) != normalizeSysctlValue(want[k]) {
 			out = append(out, Change{Host: host, Stage: "sysctl", Kind: KindSysctl, Key: k,
 				Summary: fmt.Sprintf("set %s = %s (now %s)", k, normalizeSysctlValue(want[k]), normalizeSysctlValue(cur)),
 				Old:     cur, New: normalizeSysctlValue(want[k])})
 		}
 	}
-	cur, exists := sec["file"]
+	cur, exists := sec["sysctl-file"]
 	switch {
 	case len(want) == 0 && exists:
 		out = append(out, Change{Host: host, Stage: "sysctl", Kind: KindRemove, Path: SysctlPath,

@@ -37,6 +37,14 @@ type UpInput struct {
 	ProbeFrom func(ctx context.Context, from string) (runner.Runner, error)
 	// Events receives progress; nil drops it.
 	Events func(Event)
+	// Canons shares canonical desired rulesets across the run's hosts; nil: Up keeps one
+	// for the host (plan and verify still share it).
+	Canons *Canons
+	// RunID takes the host lock for Up in the same round trip as the read ("" takes none).
+	RunID string
+	// StaleRun reports whether a lock held by run id may be taken over (a run of this
+	// inventory the journal knows is dead); nil never takes over.
+	StaleRun func(id string) bool
 }
 
 // UpResult is what `up` did to one host.
@@ -64,36 +72,58 @@ func (in UpInput) fail(stage string, err error) error {
 	return err
 }
 
-// prepare gathers facts, refuses what cannot be parked and plans every change but the
-// halt. desired is the rendered ruleset ("" when none is set).
-func prepare(ctx context.Context, in UpInput) (f Facts, changes []Change, desired string, err error) {
+// prepare reads facts and state in one round trip (taking the host lock for lockID),
+// refuses what cannot be parked and plans every change but the halt. desired is the
+// rendered ruleset ("" when none is set); held is the lock id now held ("" when none).
+func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f Facts, changes []Change, desired, held string, err error) {
 	host, s := in.Host.Name, in.Host.Settings
-	in.emit("facts", StatusStart, "gathering facts")
-	if f, err = gatherFacts(ctx, in.Runner); err != nil {
-		return f, nil, "", in.fail("facts", err)
+	if s.Ruleset != "" {
+		if desired, err = RenderRuleset(&in.Host); err != nil {
+			return f, nil, "", "", in.fail("plan", err)
+		}
 	}
+	if err = validateSysctls(host, s.Sysctls); err != nil {
+		return f, nil, "", "", in.fail("plan", err)
+	}
+	in.emit("facts", StatusStart, "gathering facts")
+	rd, err := readState(ctx, in.Runner, readSpec{lockID: lockID, ruleset: desired != "", sysctls: sortedKeys(s.Sysctls)})
+	f = rd.facts
 	if f.Host == "" {
 		f.Host = host
 	}
+	if err != nil {
+		return f, nil, "", "", in.fail("facts", err)
+	}
+	if lockID != "" {
+		owner, lerr := lockResult(host, rd.sec)
+		switch {
+		case lerr == nil:
+			held = lockID
+		case owner != "" && errors.Is(lerr, ErrLocked) && in.StaleRun != nil && in.StaleRun(owner):
+			// Our journal's lock proves that run is dead: continue under its lock.
+			in.emit("lock", StatusOK, "taking over the lock of killed run %s", owner)
+			held = owner
+		default:
+			return f, nil, "", "", in.fail("lock", lerr)
+		}
+	}
+	// From here on a failure leaves the lock to the caller's unlock (held is returned).
 	in.emit("facts", StatusOK, "%s, init %s, firewall %s", f.Distro.ID, f.Init, f.Firewall.Backend)
 	if err = Refuse(f, s, in.Options); err != nil {
-		return f, nil, "", in.fail("refuse", err)
+		return f, nil, "", held, in.fail("refuse", err)
 	}
 	in.emit("plan", StatusStart, "planning")
-	if s.Ruleset != "" {
-		if desired, err = RenderRuleset(&in.Host); err != nil {
-			return f, nil, "", in.fail("plan", err)
-		}
-		ch, err := PlanRuleset(ctx, in.Runner, host, f, desired)
+	if desired != "" {
+		ch, err := rulesetPlan(ctx, in.Runner, host, f, in.Canons, desired, rd.sec, withDiff)
 		if err != nil {
-			return f, nil, "", in.fail("plan", err)
+			return f, nil, "", held, in.fail("plan", err)
 		}
 		changes = append(changes, ch...)
 	}
 	if len(s.Sysctls) > 0 {
-		ch, err := PlanSysctls(ctx, in.Runner, host, s.Sysctls)
+		ch, err := sysctlChanges(host, s.Sysctls, rd.sec)
 		if err != nil {
-			return f, nil, "", in.fail("plan", err)
+			return f, nil, "", held, in.fail("plan", err)
 		}
 		changes = append(changes, ch...)
 	}
@@ -103,18 +133,18 @@ func prepare(ctx context.Context, in UpInput) (f Facts, changes []Change, desire
 		}
 		ch, err := PlanArm(ctx, in.Runner, host, f, s)
 		if err != nil {
-			return f, nil, "", in.fail("plan", err)
+			return f, nil, "", held, in.fail("plan", err)
 		}
 		changes = append(changes, ch...)
 	}
 	in.emit("plan", StatusOK, "%d changes", len(changes))
-	return f, changes, desired, nil
+	return f, changes, desired, held, nil
 }
 
 // Plan is Up without touching the host (beyond the temp files reading it needs, which
 // are removed): the changes Up would make, the halt last.
 func Plan(ctx context.Context, in UpInput) ([]Change, error) {
-	f, changes, _, err := prepare(ctx, in)
+	f, changes, _, _, err := prepare(ctx, in, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +162,24 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 	start := time.Now()
 	s := in.Host.Settings
 	res := UpResult{Host: in.Host.Name}
+	if in.Canons == nil {
+		in.Canons = NewCanons()
+	}
+	held := ""
 	finish := func(err error) (UpResult, error) {
+		if held != "" && !res.Halted {
+			// The lock lives in /run: a halted host needs no unlock, a live one does.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if uerr := Unlock(uctx, in.Runner, held); uerr != nil && err == nil && !errors.Is(uerr, context.Canceled) {
+				err = uerr
+			}
+			cancel()
+		}
 		res.Elapsed = time.Since(start)
 		return res, err
 	}
-	f, changes, desired, err := prepare(ctx, in)
+	f, changes, desired, lockID, err := prepare(ctx, in, in.RunID, false)
+	held = lockID
 	res.Facts = f
 	if err != nil {
 		return finish(err)
@@ -157,7 +200,17 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 	in.emit("apply", StatusOK, "%d changes applied", len(res.Changes))
 
 	in.emit("verify", StatusStart, "reading back")
-	res.Report, err = Verify(ctx, in.Runner, f, s, desired)
+	// A host that stays up is unlocked by the verify read itself; one about to halt keeps
+	// its lock until the halt, so no other run acts between the verification and the halt.
+	unlockID := ""
+	if !s.Halt {
+		unlockID = held
+	}
+	var unlocked bool
+	res.Report, unlocked, err = verify(ctx, in.Runner, f, s, desired, in.Canons, unlockID)
+	if unlocked {
+		held = ""
+	}
 	if err != nil {
 		return finish(in.fail("verify", err))
 	}

@@ -212,14 +212,14 @@ func TestProbeHaltedOnlyProbes(t *testing.T) {
 
 func TestVerifySysctlsAndAddrs(t *testing.T) {
 	h := newFakeHost("fw1")
-	h.sections["sysctl net.ipv4.ip_forward"] = "1\n"
-	h.sections["sysctl net.ipv4.ip_local_port_range"] = "32768\t60999\n"
+	// one grep -H over /proc/sys answers every key: "PATH:VALUE" per line
+	h.sections["sysctls"] = "/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/ipv4/ip_local_port_range:32768\t60999\n"
 	s := inventory.Settings{Sysctls: map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.ip_local_port_range": "32768 60999"}}
 	rep, err := Verify(context.Background(), h, Facts{Host: "fw1", Init: InitUnknown}, s, "")
 	if err != nil || len(rep.Checks) != 2 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
-	h.sections["sysctl net.ipv4.ip_forward"] = "0\n"
+	h.sections["sysctls"] = "/proc/sys/net/ipv4/ip_forward:0\n/proc/sys/net/ipv4/ip_local_port_range:32768\t60999\n"
 	rep, err = Verify(context.Background(), h, Facts{Host: "fw1", Init: InitUnknown}, s, "")
 	if !errors.Is(err, ErrVerifyFailed) || len(rep.Failed()) != 1 || rep.Failed()[0].Name != "sysctl net.ipv4.ip_forward" {
 		t.Fatalf("Verify = %+v, %v", rep, err)

@@ -52,32 +52,35 @@ const foreverLft = 4294967295
 // sysctls, and with Halt also addresses, every teardown neutralised and the idle init
 // in place and passing its self-test. Any failed check returns ErrVerifyFailed.
 func Verify(ctx context.Context, r runner.Runner, f Facts, s inventory.Settings, desiredRuleset string) (Report, error) {
+	rep, _, err := verify(ctx, r, f, s, desiredRuleset, nil, "")
+	return rep, err
+}
+
+// verify is Verify in one round trip when canons already holds the desired ruleset's
+// canonical form for this host (Up's plan put it there). With unlockID set the same
+// script releases the host lock last; unlocked says it did.
+func verify(ctx context.Context, r runner.Runner, f Facts, s inventory.Settings, desiredRuleset string, canons *Canons, unlockID string) (rep Report, unlocked bool, err error) {
 	host := f.Host
 	if host == "" {
 		host = r.Name()
 	}
-	rep := Report{Host: host}
-	if desiredRuleset != "" {
-		diff, err := RulesetInSync(ctx, r, desiredRuleset)
-		switch {
-		case err != nil:
-			rep.add("ruleset", false, err.Error())
-		case diff != "":
-			rep.add("ruleset", false, "live ruleset differs from desired:\n"+diff)
-		default:
-			rep.add("ruleset", true, "live ruleset equals the desired one")
-		}
-	}
+	rep = Report{Host: host}
 	extra := func(rd *armRead) {
-		for _, k := range armSortedKeys(s.Sysctls) {
-			rd.cmd("sysctl "+k, "sysctl -n -- "+runner.Quote(k))
+		if desiredRuleset != "" {
+			rd.cmd("live-json", "nft -s -j list ruleset 2>&1")
+			rd.cmd("ifaces", `for i in /sys/class/net/*; do [ -e "$i" ] && printf '%s\n' "${i##*/}"; done`)
+		}
+		if len(s.Sysctls) > 0 {
+			rd.cmd("sysctls", sysctlGrep(armSortedKeys(s.Sysctls)))
 		}
 		if s.Halt {
 			rd.cmd("addrs", "ip -j addr show")
 		}
+		if unlockID != "" {
+			rd.cmd("unlock", UnlockCommand(unlockID)+"echo unlocked")
+		}
 	}
 	var st armState
-	var err error
 	if s.Halt {
 		st, err = readArmState(ctx, r, f, true, extra)
 	} else {
@@ -87,17 +90,45 @@ func Verify(ctx context.Context, r runner.Runner, f Facts, s inventory.Settings,
 	}
 	if err != nil {
 		rep.add("read state", false, err.Error())
-		return rep, verifyErr(host, rep)
+		return rep, false, verifyErr(host, rep)
 	}
+	unlocked = unlockID != "" && st.section("unlock") == "unlocked"
+	if desiredRuleset != "" {
+		sec := map[string]string{"ifaces": st.sections["ifaces"]}
+		if live := st.section("live-json"); strings.HasPrefix(live, "{") {
+			sec["live-json"] = live
+		} else {
+			sec["live-json-failed"] = live
+		}
+		c, err := compareRuleset(ctx, r, host, f, canons, desiredRuleset, sec)
+		switch {
+		case err != nil:
+			rep.add("ruleset", false, err.Error())
+		case !c.inSync:
+			d, _, derr := rulesetDiff(ctx, r, host, c)
+			if derr != nil {
+				d = derr.Error()
+			}
+			rep.add("ruleset", false, "live ruleset differs from desired:\n"+d)
+		default:
+			rep.add("ruleset", true, "live ruleset equals the desired one")
+		}
+	}
+	vals := sysctlValues(armSortedKeys(s.Sysctls), st.sections["sysctls"])
 	for _, k := range armSortedKeys(s.Sysctls) {
-		have, want := strings.Join(strings.Fields(st.section("sysctl "+k)), " "), strings.Join(strings.Fields(s.Sysctls[k]), " ")
+		v, ok := vals[k]
+		if !ok {
+			rep.add("sysctl "+k, false, "not present on this kernel")
+			continue
+		}
+		have, want := normalizeSysctlValue(v), normalizeSysctlValue(s.Sysctls[k])
 		rep.add("sysctl "+k, have == want, fmt.Sprintf("have %q, want %q", have, want))
 	}
 	if s.Halt {
 		verifyAddrs(&rep, st.section("addrs"))
 		verifyArm(&rep, host, f, st)
 	}
-	return rep, verifyErr(host, rep)
+	return rep, unlocked, verifyErr(host, rep)
 }
 
 func verifyErr(host string, rep Report) error {

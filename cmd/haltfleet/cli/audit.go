@@ -122,7 +122,7 @@ func auditHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Opt
 		res.Status, res.Error = auditError, err.Error()
 		return res
 	}
-	in := tasks.UpInput{Host: *h, Options: opts, ProbeFrom: fl.probeFrom}
+	in := tasks.UpInput{Host: *h, Options: opts, ProbeFrom: fl.probeFrom, Canons: fl.canons}
 	if h.Settings.Halt {
 		t, err := target(h)
 		if err != nil {
@@ -162,6 +162,7 @@ func auditHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Opt
 	if err != nil {
 		return broken(err)
 	}
+	defer fl.release(h, r)
 	in.Runner = r
 	changes, err := tasks.Plan(ctx, in)
 	if err != nil && len(res.Drift) > 0 {

@@ -61,6 +61,10 @@ type fleet struct {
 	// staleRun reports whether a host lock held by run id may be taken over: up sets it
 	// to "a run of this inventory in the journal", dead because up holds the journal.
 	staleRun func(id string) bool
+	// canons shares the canonical form of each desired ruleset across the run's hosts.
+	canons *tasks.Canons
+	// probeSources are hosts other hosts' probes run on: their connections stay open.
+	probeSources map[string]bool
 }
 
 func (ff *fleetFlags) open() (*fleet, error) {
@@ -96,7 +100,22 @@ func (ff *fleetFlags) open() (*fleet, error) {
 			fmt.Fprintf(Stderr, "%s: $ %s\n", host, oneLine(command))
 		}
 	}
-	return &fleet{ff: ff, inv: inv, hosts: hosts, opts: opts, pool: runner.NewPool(opts)}, nil
+	sources := map[string]bool{}
+	for _, h := range inv.Hosts {
+		for _, p := range h.Settings.Probes {
+			sources[p.From] = true
+		}
+	}
+	return &fleet{ff: ff, inv: inv, hosts: hosts, opts: opts, pool: runner.NewPool(opts),
+		canons: tasks.NewCanons(), probeSources: sources}, nil
+}
+
+// release closes h's connection once the run is done with the host, so memory follows
+// --forks rather than the fleet's size. Hosts that probes run on keep theirs.
+func (f *fleet) release(h *inventory.Host, r *runner.SSH) {
+	if r != nil && !f.probeSources[h.Name] {
+		_ = f.pool.Release(r)
+	}
 }
 
 func (f *fleet) Close() { f.pool.Close() }

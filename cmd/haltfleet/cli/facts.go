@@ -44,6 +44,7 @@ func runFacts(ctx context.Context, args []string) int {
 				f.Host = h.Name
 				rows[i].Facts = &f
 			}
+			fl.release(h, r)
 		}
 		if err != nil {
 			rows[i].err, rows[i].Error = err, err.Error()

@@ -31,7 +31,8 @@ func runPlan(ctx context.Context, args []string) int {
 			plans[i].err = err
 			return
 		}
-		plans[i].changes, plans[i].err = tasks.Plan(ctx, tasks.UpInput{Host: *h, Runner: r, Options: ef.options()})
+		defer fl.release(h, r)
+		plans[i].changes, plans[i].err = tasks.Plan(ctx, tasks.UpInput{Host: *h, Runner: r, Options: ef.options(), Canons: fl.canons})
 	})
 	errs, changed := 0, 0
 	for i, p := range plans {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/rollout"
@@ -111,7 +109,7 @@ func usageError(err error) int {
 // it halted and which the journal records as halted by haltfleet, is not logged into: it
 // is probed and reported as halted. Silence from any other host is "unreachable": an
 // outage must never pass for a successful halt. A host lock
-// left by a run that staleRun recognises (our own killed run) is taken over.
+// left by a run that staleRun recognises (our own killed run) is taken over (in tasks.Up).
 func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Options, runID string, journalHalted bool, emit func(tasks.Event)) (tasks.UpResult, error) {
 	t, err := target(h)
 	if err != nil {
@@ -138,27 +136,11 @@ func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Option
 	if err != nil {
 		return tasks.UpResult{Host: h.Name}, err
 	}
-	in.Runner = r
-	lockID := runID
-	if err := tasks.Lock(ctx, r, lockID); err != nil {
-		owner, herr := tasks.LockHolder(ctx, r)
-		if !errors.Is(err, tasks.ErrLocked) || herr != nil || fl.staleRun == nil || !fl.staleRun(owner) {
-			return tasks.UpResult{Host: h.Name}, err
-		}
-		// Our journal's lock proves that run is dead: continue under its lock.
-		emit(tasks.Event{Host: h.Name, Stage: "lock", Status: tasks.StatusOK, Message: "taking over the lock of killed run " + owner, Time: time.Now()})
-		lockID = owner
-	}
-	res, err := tasks.Up(ctx, in)
-	if !res.Halted {
-		// The lock lives in /run: a halted host needs no unlock, a live one does.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if uerr := tasks.Unlock(uctx, r, lockID); uerr != nil && err == nil && !errors.Is(uerr, context.Canceled) {
-			err = uerr
-		}
-		cancel()
-	}
-	return res, err
+	defer fl.release(h, r)
+	in.Runner, in.RunID, in.StaleRun, in.Canons = r, runID, fl.staleRun, fl.canons
+	// Up takes the host lock in its first round trip and releases it (or leaves it to
+	// the halt, which clears /run).
+	return tasks.Up(ctx, in)
 }
 
 func printProbes(w io.Writer, results []tasks.UpResult) {
