@@ -330,3 +330,62 @@ func TestApplyBatchSysctlNetns(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// busyboxRunner runs every command with BusyBox's sh and applets only (PATH holds just
+// links to busybox), as on Alpine.
+type busyboxRunner struct {
+	runner.Runner
+	bin string
+}
+
+func (b busyboxRunner) Exec(ctx context.Context, cmd runner.Cmd) (runner.Result, error) {
+	cmd.Command = "PATH=" + runner.Quote(b.bin) + " exec " + runner.Quote(b.bin+"/sh") + " -c " + runner.Quote(cmd.Command)
+	return b.Runner.Exec(ctx, cmd)
+}
+
+// TestApplyBatchBusybox: the same script, binary payloads and idle hash check with
+// BusyBox applets, whose head -c over-reads a pipe.
+func TestApplyBatchBusybox(t *testing.T) {
+	testenv.NeedRoot(t)
+	bb := testenv.NeedCommand(t, "busybox")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "mktemp", "tail", "head", "wc", "sha256sum", "chmod", "mv", "rm", "mkdir", "cat", "touch"} {
+		if err := os.Symlink(bb, filepath.Join(bin, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withRunDir(t, filepath.Join(dir, "run"))
+	var changes []Change
+	for i, content := range []string{allBytes(), "no newline", "", strings.Repeat("\x00\xff", 70000), "tail\n"} {
+		changes = append(changes, Change{Kind: KindFile, Path: filepath.Join(dir, "f"+string(rune('a'+i))), New: content, Mode: 0o600, Summary: "f"})
+	}
+	if idleSHA256(runtime.GOARCH) != "" {
+		changes = append(changes, Change{Kind: KindFile, Path: filepath.Join(dir, "idle"), Key: idleKeyPrefix + runtime.GOARCH, Summary: "idle"})
+	}
+	changes = append(changes, Change{Kind: KindCommand, Command: "touch " + runner.Quote(filepath.Join(dir, "ran")), Summary: "cmd"})
+	cr := &countingRunner{Runner: busyboxRunner{runner.NewLocal(runner.LocalOptions{}), bin}}
+	if err := Apply(context.Background(), cr, changes, ApplyEnv{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		got, err := os.ReadFile(c.Path)
+		want := c.New
+		if c.Key != "" {
+			b, _ := idleBinary(runtime.GOARCH)
+			want = string(b)
+		}
+		if c.Kind == KindFile && (err != nil || string(got) != want) {
+			t.Errorf("%s: %d bytes, want %d (%v)", c.Path, len(got), len(want), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err != nil || cr.execs != 1 {
+		t.Errorf("command: %v; %d execs", err, cr.execs)
+	}
+	if l := leftovers(t, dir, RunDir); len(l) > 0 {
+		t.Errorf("temp files left: %q", l)
+	}
+}

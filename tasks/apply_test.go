@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/runner"
 )
 
@@ -195,5 +196,67 @@ func TestApplyDisconnectMidBatch(t *testing.T) {
 	}
 	if strings.Join(applied, ",") != "persist" {
 		t.Errorf("applied %q", applied)
+	}
+}
+
+// tripsPerChange is what the per-change Apply cost before batching: an upload per file
+// (plus a sha256sum for the idle init) and an Exec per remove, sysctl and command.
+func tripsPerChange(chs []Change) int {
+	n := 0
+	for _, c := range chs {
+		switch c.Kind {
+		case KindFile:
+			n++
+			if strings.HasPrefix(c.Key, idleKeyPrefix) {
+				n++
+			}
+		case KindRemove, KindSysctl, KindCommand:
+			n++
+		}
+	}
+	return n
+}
+
+// TestApplyRoundTripsFirstUp counts the trips of a typical first up's non-ruleset
+// changes: persistence on a sysvinit Debian host and two sysctls, then the same with halt.
+func TestApplyRoundTripsFirstUp(t *testing.T) {
+	p := Persistence{Path: "/etc/nftables.conf", Mode: 0o755, Header: "#!/usr/sbin/nft -f\n", Loader: "sysv", Service: "nftables"}
+	sysctls := map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+	base := []Change{
+		{Host: "fw1", Stage: "persist", Kind: KindFile, Path: p.Path, Mode: p.Mode, New: PersistContent(p, "table inet filter {}\n"), Summary: "persist"},
+		{Host: "fw1", Stage: "persist", Kind: KindFile, Path: "/etc/init.d/" + InitScriptName, Mode: 0o755, New: InitScript(p.Path), Summary: "init script"},
+		commandChange("fw1", "enable", sysvEnable(InitScriptName)),
+	}
+	for _, k := range sortedKeys(sysctls) {
+		base = append(base, Change{Host: "fw1", Stage: "sysctl", Kind: KindSysctl, Key: k, New: sysctls[k], Summary: "set " + k})
+	}
+	base = append(base, Change{Host: "fw1", Stage: "sysctl", Kind: KindFile, Path: SysctlPath, Mode: 0o644, New: SysctlFileContent(sysctls), Summary: "sysctl file"})
+
+	type plan struct {
+		name string
+		h    *fakeHost
+		chs  []Change
+	}
+	plans := []plan{{"halt false", newFakeHost("fw1"), base}}
+	for _, c := range armCases() {
+		if c.name != "sysvinit-debian" && c.name != "systemd-ifupdown" {
+			continue
+		}
+		h := c.host(t)
+		arm, err := PlanArm(context.Background(), h, "fw1", c.facts, inventory.Settings{Halt: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, plan{"halt true, " + c.name, h, append(append([]Change(nil), base...), arm...)})
+	}
+	for _, tc := range plans {
+		cr := &countingRunner{Runner: tc.h}
+		if err := Apply(context.Background(), cr, tc.chs, ApplyEnv{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d changes, %d round trips per change before, %d now", tc.name, len(tc.chs), tripsPerChange(tc.chs), cr.trips())
+		if cr.trips() != 1 {
+			t.Errorf("%s: %d round trips, want 1", tc.name, cr.trips())
+		}
 	}
 }
