@@ -170,7 +170,7 @@ func TestFactsScriptExecs(t *testing.T) {
 
 // execsIn lists the programs a strace -f -e trace=execve log shows started. With -f a
 // call may print as "PID execve(...) <unfinished ...>" and later "PID <... execve
-// resumed>) = 0"; a failed PATH probe ends "= -1 ENOENT".
+// resumed>)       = 0" (padded); a failed PATH probe ends "= -1 ENOENT".
 func execsIn(t *testing.T, trace string) []string {
 	t.Helper()
 	b, err := os.ReadFile(trace)
@@ -187,7 +187,7 @@ func execsIn(t *testing.T, trace string) []string {
 		if strings.HasPrefix(f[1], "execve(") {
 			called[f[0]] = strings.TrimSuffix(strings.TrimPrefix(f[1], "execve("), ",")
 		}
-		if strings.Contains(l, "execve") && strings.HasSuffix(l, ") = 0") {
+		if strings.Contains(l, "execve") && len(f) > 3 && f[len(f)-2] == "=" && f[len(f)-1] == "0" {
 			execs = append(execs, called[f[0]])
 		}
 	}
