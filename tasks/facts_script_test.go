@@ -215,3 +215,60 @@ func BenchmarkFactsScript(b *testing.B) {
 		}
 	}
 }
+
+// fakeSystemctl answers is-active, is-enabled (the old script's per-unit calls) and
+// show (the new script's one call) from one table; "-" is a unit with no unit file,
+// for which is-enabled fails and show prints an empty UnitFileState.
+const fakeSystemctl = `#!/bin/sh
+state() {
+  case $1 in
+  firewalld.service) echo active enabled ;;
+  nftables.service) echo inactive disabled ;;
+  systemd-networkd.service) echo active enabled ;;
+  networking.service) echo failed masked ;;
+  *) echo inactive - ;;
+  esac
+}
+cmd=$1; shift
+[ "$1" = -p ] && shift 2
+sep=
+for u in "$@"; do
+  s=$(state "$u"); a=${s% *}; e=${s#* }
+  case $cmd in
+  is-active) echo "$a" ;;
+  is-enabled) [ "$e" = - ] && { echo "Failed to get unit file state for $u" >&2; exit 1; }; echo "$e" ;;
+  show) [ "$e" = - ] && e=; printf '%sActiveState=%s\nUnitFileState=%s\n' "$sep" "$a" "$e"; sep='
+' ;;
+  esac
+done
+`
+
+// TestFactsScriptMatchesV1UnderSystemd runs both scripts where /run/systemd/system
+// exists and systemctl is a fake (bind-mounted in a private mount namespace), so the
+// one `systemctl show` call must give the services the six is-active/is-enabled pairs gave.
+func TestFactsScriptMatchesV1UnderSystemd(t *testing.T) {
+	testenv.NeedRoot(t)
+	unshare := testenv.NeedCommand(t, "unshare")
+	real := testenv.NeedCommand(t, "systemctl")
+	fake := filepath.Join(t.TempDir(), "systemctl")
+	if err := os.WriteFile(fake, []byte(fakeSystemctl), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setup := "mount -t tmpfs none /run/systemd && mkdir /run/systemd/system && mount --bind " + fake + " " + real + ` && exec "$@"`
+	wrap := []string{unshare, "-m", "--propagation", "private", "/bin/sh", "-c", setup, "setup"}
+	for _, sh := range []string{"dash", "bash", "busybox"} {
+		t.Run(sh, func(t *testing.T) {
+			shell := shellPath(t, sh)
+			oldOut := runScript(t, shell, scriptV1(t, "0ld0ld"), wrap...)
+			out := runScript(t, shell, scriptFor("n3wn3w"), wrap...)
+			dOld, _ := parseDump(oldOut)
+			d, _ := parseDump(out)
+			want := "firewalld active enabled\nufw inactive unknown\nnftables inactive disabled\n" +
+				"systemd-networkd active enabled\nNetworkManager inactive unknown\nnetworking failed masked"
+			if got := d.section("services"); got != want || dOld.section("services") != want {
+				t.Errorf("services:\nnew %q\nold %q\nwant %q", got, dOld.section("services"), want)
+			}
+			sameFacts(t, "systemd", factsOf(t, oldOut), factsOf(t, out))
+		})
+	}
+}
