@@ -107,8 +107,10 @@ func factsFrom(d dump) Facts {
 	return f
 }
 
-// runNoexec reads findmnt's options for the filesystem holding /run, or falls back to
-// the /proc/mounts lines for / and /run (the later, more specific line wins).
+// runNoexec reads the /proc/mounts lines for / and /run (the later, more specific line
+// wins, as findmnt -T /run would say). "run-mount", findmnt's options, is what the
+// first script (testdata/facts/script-v1.sh) printed; it is still read so that script's
+// output can be compared with the current one's.
 func runNoexec(d dump) bool {
 	if opts, ok := d.sections["run-mount"]; ok {
 		return hasOption(strings.TrimSpace(opts), "noexec")
