@@ -272,3 +272,50 @@ func TestFactsScriptMatchesV1UnderSystemd(t *testing.T) {
 		})
 	}
 }
+
+// TestFactsAwkCapsLikeHead feeds the awk program files that stress the byte cap and
+// compares each section with what `head -c CAP` gave the old script, as parsed.
+func TestFactsAwkCapsLikeHead(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"empty": "", "nl": "a\nb\n", "nonl": "a\nb", "blank-tail": "a\n\n\n", "long": strings.Repeat("x", 300) + "\ny\n",
+		"at-cap": strings.Repeat("z", 99) + "\n", "past-cap": strings.Repeat("w", 100) + "\n", "crlf": "a\r\nb\r\n",
+	}
+	for _, awk := range []string{"awk", "busybox"} {
+		t.Run(awk, func(t *testing.T) {
+			argv := []string{testenv.NeedCommand(t, awk)}
+			if awk == "busybox" {
+				argv = append(argv, "awk")
+			}
+			argv = append(argv, "-v", "M=@@hf:t", factsAwk)
+			var head strings.Builder
+			head.WriteString("@@hf:t begin\n")
+			for name, body := range files {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				argv = append(argv, "file "+p, "100", p)
+				h := body
+				if len(h) > 100 {
+					h = h[:100]
+				}
+				head.WriteString("\n@@hf:t file " + p + "\n" + h)
+			}
+			head.WriteString("\n@@hf:t end\n")
+			c := exec.Command(argv[0], append(argv[1:], "@procs")...)
+			out, _ := c.Output() // exits 3: stdin (ip) is empty
+			got, err := parseDump(append([]byte("@@hf:t begin\n"), append(out, "\n@@hf:t end\n"...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := parseDump([]byte(head.String()))
+			for name := range files {
+				k := "file " + filepath.Join(dir, name)
+				if got.sections[k] != want.sections[k] {
+					t.Errorf("%s: awk gave %q, head -c gave %q", name, got.sections[k], want.sections[k])
+				}
+			}
+		})
+	}
+}
