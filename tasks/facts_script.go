@@ -16,7 +16,7 @@ import "strings"
 // little as it can: tests, globs, `command -v` and `read` are shell builtins, and one awk
 // prints every file section (with its byte cap), the process scan, the mount lines and
 // `ip -j addr`. On a root sysvinit host it execs readlink, ip and awk, nothing else.
-// testdata/facts/script-v1.sh is the 45-exec script this replaced; the tests run both
+// testdata/facts/script-v1.sh is the ~40-exec script this replaced; the tests run both
 // and require the same Facts.
 const factsScript = `exec 2>/dev/null
 LC_ALL=C; export LC_ALL
