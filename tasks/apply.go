@@ -35,7 +35,7 @@ func Apply(ctx context.Context, r runner.Runner, changes []Change, env ApplyEnv)
 			if err := ApplyRuleset(ctx, r, ch, env.Confirm, env.Deadman); err != nil {
 				return changeErr(r, ch, err)
 			}
-			report(env.OnChange, ch)
+			tellChange(env.OnChange, ch)
 			i++
 			continue
 		}

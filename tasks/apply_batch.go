@@ -62,7 +62,7 @@ type batch struct {
 	first    int            // the first step: a staging failure is reported as its failure
 }
 
-// newBatch builds the script for chs, which checkBatchable already accepted.
+// newBatch builds the script for chs, which checkChange already accepted.
 func newBatch(chs []Change) (*batch, error) {
 	b := &batch{mark: "HFAPPLY-" + nonce(), commands: map[int]string{}, first: -1}
 	var steps strings.Builder
@@ -175,7 +175,7 @@ func applyBatch(ctx context.Context, r runner.Runner, chs []Change, onChange fun
 	}
 	if len(b.commands) == 0 { // halts only
 		for _, ch := range chs {
-			report(onChange, ch)
+			tellChange(onChange, ch)
 		}
 		return nil
 	}
@@ -183,7 +183,7 @@ func applyBatch(ctx context.Context, r runner.Runner, chs []Change, onChange fun
 	o := b.parse(res.Stdout)
 	n := 0
 	for n < len(chs) && (chs[n].Kind == KindHalt || o.done[n]) {
-		report(onChange, chs[n])
+		tellChange(onChange, chs[n])
 		n++
 	}
 	if n == len(chs) {
@@ -205,7 +205,7 @@ func applyBatch(ctx context.Context, r runner.Runner, chs []Change, onChange fun
 	}
 }
 
-func report(onChange func(Change), ch Change) {
+func tellChange(onChange func(Change), ch Change) {
 	if onChange != nil {
 		onChange(ch)
 	}
