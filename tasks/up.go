@@ -85,7 +85,11 @@ func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f F
 	if err = validateSysctls(host, s.Sysctls); err != nil {
 		return f, nil, "", "", in.fail("plan", err)
 	}
-	in.emit("facts", StatusStart, "gathering facts")
+	if lockID != "" {
+		in.emit("lock", StatusStart, "taking the host lock; reading facts and state")
+	} else {
+		in.emit("facts", StatusStart, "gathering facts")
+	}
 	rd, err := readState(ctx, in.Runner, readSpec{lockID: lockID, ruleset: desired != "", sysctls: sortedKeys(s.Sysctls)})
 	f = rd.facts
 	if f.Host == "" {
@@ -99,6 +103,7 @@ func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f F
 		switch {
 		case lerr == nil:
 			held = lockID
+			in.emit("lock", StatusOK, "held for run %s", lockID)
 		case owner != "" && errors.Is(lerr, ErrLocked) && in.StaleRun != nil && in.StaleRun(owner):
 			// Our journal's lock proves that run is dead: continue under its lock.
 			in.emit("lock", StatusOK, "taking over the lock of killed run %s", owner)
@@ -200,10 +205,11 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 	in.emit("apply", StatusOK, "%d changes applied", len(res.Changes))
 
 	in.emit("verify", StatusStart, "reading back")
-	// A host that stays up is unlocked by the verify read itself; one about to halt keeps
-	// its lock until the halt, so no other run acts between the verification and the halt.
+	// A host that stays up and has no probes is unlocked by the verify read itself; one
+	// about to halt, or to be probed, keeps its lock until then, so no other run changes
+	// it between the verification and the halt or under the probes.
 	unlockID := ""
-	if !s.Halt {
+	if !s.Halt && len(s.Probes) == 0 {
 		unlockID = held
 	}
 	var unlocked bool
