@@ -1,6 +1,7 @@
-// Package inventory loads Ansible's YAML inventory format, with Ansible's group
-// tree, host ranges and variable precedence, plus haltfleet's own haltfleet_*
-// settings, keeping the file and line of everything for error messages.
+// Package inventory loads Ansible's YAML and INI inventory formats and their
+// group_vars/ and host_vars/, with Ansible's group tree, host ranges and
+// variable precedence, plus haltfleet's own haltfleet_* settings, keeping the
+// file and line of everything for error messages.
 package inventory
 
 import (
@@ -39,7 +40,7 @@ func (e *Error) Error() string {
 // Vars values are shared between hosts: treat them as read-only.
 type Host struct {
 	Name     string
-	Vars     map[string]any // merged: all < parent group < child group < host
+	Vars     map[string]any // merged as Ansible does: see builder.merge
 	VarPos   map[string]Pos // where each winning value in Vars was written
 	Groups   []string       // every group it is in, ancestors and "all" included, in precedence order
 	Pos      Pos            // first place the host appears
@@ -64,6 +65,7 @@ type Inventory struct {
 	Path, Dir string
 	Hosts     []*Host
 	Groups    map[string]*Group
+	Skipped   []string // files in inventory directories that were neither YAML nor INI, as Ansible skips them
 	byName    map[string]*Host
 }
 
@@ -74,60 +76,90 @@ func (inv *Inventory) Host(name string) *Host { return inv.byName[name] }
 func Load(path string) (*Inventory, error) { return LoadAll(path) }
 
 // LoadAll reads several inventory files or directories into one inventory,
-// as repeated ansible -i options do. In a directory, *.yml, *.yaml and *.json
-// files are read in name order; other files are skipped.
+// as repeated ansible -i options do. Each file is YAML (or JSON) or INI,
+// detected as Ansible does. A directory is read in name order, recursively,
+// skipping what Ansible skips (hidden files, group_vars, host_vars, *.ini,
+// *.cfg, *.md, backups...). Next to each file, or inside each directory,
+// group_vars/ and host_vars/ are read for the inventory's groups and hosts.
 func LoadAll(paths ...string) (*Inventory, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("inventory: no inventory path given")
 	}
 	b := newBuilder(paths[0])
 	for _, p := range paths {
-		files, err := inventoryFiles(p)
+		files, isDir, err := inventoryFiles(p)
 		if err != nil {
 			return nil, err
 		}
+		base := p
+		if !isDir {
+			base = filepath.Dir(p)
+		}
+		b.varsDirs = append(b.varsDirs, base)
 		for _, f := range files {
-			data, err := readLimited(f)
+			data, err := b.read(f)
 			if err != nil {
 				return nil, err
 			}
-			b.file(f, data)
+			if !b.source(f, data, isDir) {
+				b.inv.Skipped = append(b.inv.Skipped, f)
+			}
 		}
 	}
 	return b.finish()
 }
 
-// Parse reads one inventory from data; path names it in errors and anchors
-// relative haltfleet_ruleset paths.
+// Parse reads one inventory, YAML or INI, from data; path names it in errors
+// and anchors relative haltfleet_ruleset paths. No group_vars/ or host_vars/
+// are read.
 func Parse(path string, data []byte) (*Inventory, error) {
 	b := newBuilder(path)
 	b.file(path, data)
 	return b.finish()
 }
 
-func inventoryFiles(path string) ([]string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
+// ignoredEntry is Ansible's IGNORED pattern for inventory directories:
+// hidden names, vars directories and INVENTORY_IGNORE_EXTS suffixes.
+func ignoredEntry(name string) bool {
+	if strings.HasPrefix(name, ".") || slices.Contains([]string{"host_vars", "group_vars", "vars_plugins"}, name) {
+		return true
 	}
-	if !st.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	var files []string
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.Type().IsRegular() && slices.Contains([]string{".yml", ".yaml", ".json"}, ext) && !strings.HasPrefix(e.Name(), ".") {
-			files = append(files, filepath.Join(path, e.Name()))
+	for _, ext := range []string{".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".ini", ".cfg", ".retry"} {
+		if strings.HasSuffix(name, ext) {
+			return true
 		}
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("inventory: %s: no *.yml, *.yaml or *.json files", path)
+	return false
+}
+
+func inventoryFiles(path string) ([]string, bool, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("inventory: %w", err)
 	}
-	return files, nil
+	if !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return nil, false, fmt.Errorf("inventory: %s: not a regular file", path)
+		}
+		return []string{path}, false, nil
+	}
+	var files []string
+	err = walkDir(path, 0, nil, func(p, name string, st os.FileInfo) (bool, error) {
+		if ignoredEntry(name) {
+			return false, nil
+		}
+		if st.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return st.IsDir(), nil
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	if len(files) == 0 {
+		return nil, true, fmt.Errorf("inventory: %s: no inventory files", path)
+	}
+	return files, true, nil
 }
 
 func readLimited(path string) ([]byte, error) {

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ type builder struct {
 	hosts  map[string]*hostDef
 	errs   []error
 	seen   map[string]bool
+
+	varsDirs     []string          // where to look for group_vars/ and host_vars/, in -i order
+	layers       map[string]*layer // vars files already read, by directory and name
+	files, bytes int               // read so far, against maxFiles and maxTotalSize
 }
 
 type groupDef struct {
@@ -30,6 +35,7 @@ type groupDef struct {
 	members  map[string]bool // g.Hosts as a set: ranges make big groups
 	varPos   map[string]Pos
 	settings map[string]setting
+	files    []*layer // group_vars/ per entry of varsDirs, nil where none
 }
 
 type hostDef struct {
@@ -38,6 +44,7 @@ type hostDef struct {
 	varPos   map[string]Pos
 	settings map[string]setting
 	direct   []string // groups the host was added to
+	files    []*layer // host_vars/ per entry of varsDirs, nil where none
 }
 
 func newBuilder(path string) *builder {
@@ -46,6 +53,7 @@ func newBuilder(path string) *builder {
 		byName: map[string]*groupDef{},
 		hosts:  map[string]*hostDef{},
 		seen:   map[string]bool{},
+		layers: map[string]*layer{},
 	}
 	b.group("all", Pos{})
 	b.group("ungrouped", Pos{})
@@ -63,27 +71,77 @@ func (b *builder) fail(err error) {
 
 func (b *builder) failed() bool { return len(b.errs) > 0 }
 
-// file parses one inventory file's YAML into the builder.
-func (b *builder) file(path string, data []byte) {
+// file parses one inventory file into the builder: YAML (JSON included) when
+// it reads as a mapping, else INI, as Ansible's yaml then ini plugins try it.
+func (b *builder) file(path string, data []byte) { b.source(path, data, false) }
+
+// source is file for an inventory file; in a directory (optional), a file that
+// is neither YAML nor INI and has no [section] line is skipped, as Ansible
+// skips it with a warning, and source reports false.
+func (b *builder) source(path string, data []byte, optional bool) bool {
 	if len(data) > maxFileSize {
 		b.fail(&Error{Pos: Pos{path, 0}, Msg: fmt.Sprintf("file larger than %d bytes", maxFileSize)})
-		return
+		return true
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		b.fail(fmt.Errorf("inventory: %s: %w", path, err))
-		return
+		return true
 	}
-	d := &doc{src: data, file: path, dir: dir}
+	ext := filepath.Ext(path)
+	yamlExt := slices.Contains([]string{".yml", ".yaml", ".json"}, ext)
+	var yamlErr error
+	if yamlExt || ext == "" {
+		d := &doc{src: data, file: path, dir: dir, json: json.Valid(data)}
+		top, alias, emptyAt, err := decodeMapping(d, data, "inventory must be a mapping of groups")
+		switch {
+		case err != nil:
+			yamlErr = err
+		case top == nil:
+			yamlErr = &Error{Pos: Pos{path, emptyAt}, Msg: "empty inventory"}
+		default:
+			b.yamlInventory(d, top, alias)
+			return true
+		}
+	}
+	lines, iniErr := parseINI(path, data)
+	switch {
+	case iniErr == nil && len(lines) > 0:
+		b.iniApply(path, lines)
+	case optional && !yamlExt && !looksINI(data):
+		return false
+	case yamlErr != nil && (yamlExt || !looksINI(data)):
+		b.fail(yamlErr)
+	case iniErr != nil:
+		b.fail(iniErr)
+	default:
+		b.fail(&Error{Pos: Pos{path, 0}, Msg: "empty inventory"})
+	}
+	return true
+}
+
+// looksINI reports a [section] line, which no YAML inventory has.
+func looksINI(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		if reSection.MatchString(strings.TrimSpace(line)) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeMapping reads a single YAML document whose top is a mapping; notMap
+// words the error for other tops. An empty document gives a nil top and the
+// line where it is empty.
+func decodeMapping(d *doc, data []byte, notMap string) (*yaml.Node, bool, int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			err = errors.New("empty inventory")
+			return nil, false, 0, nil
 		}
 		line, msg := yamlErr(err)
-		b.fail(&Error{Pos: Pos{path, line}, Msg: msg})
-		return
+		return nil, false, 0, &Error{Pos: Pos{d.file, line}, Msg: msg}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -91,22 +149,23 @@ func (b *builder) file(path string, data []byte) {
 		if err == nil {
 			line = extra.Line
 		}
-		b.fail(&Error{Pos: Pos{path, line}, Msg: "more than one YAML document"})
-		return
+		return nil, false, 0, &Error{Pos: Pos{d.file, line}, Msg: "more than one YAML document"}
 	}
 	top, alias, err := d.deref(root.Content[0], false)
 	if err != nil {
-		b.fail(err)
-		return
+		return nil, false, 0, err
 	}
 	if isNull(top) {
-		b.fail(d.errorf(top, "", "empty inventory"))
-		return
+		return nil, false, top.Line, nil
 	}
 	if top.Kind != yaml.MappingNode {
-		b.fail(d.errorf(top, "", "inventory must be a mapping of groups, got %s", kindName(top)))
-		return
+		return nil, false, 0, d.errorf(top, "", "%s, got %s", notMap, kindName(top))
 	}
+	return top, alias, 0, nil
+}
+
+// yamlInventory reads the groups of a YAML inventory's top mapping.
+func (b *builder) yamlInventory(d *doc, top *yaml.Node, alias bool) {
 	ps, err := d.pairs(top, alias, 1)
 	if err != nil {
 		b.fail(err)
@@ -339,6 +398,11 @@ func (b *builder) setVar(d *doc, subject string, vars map[string]any, varPos map
 		b.fail(err)
 		return
 	}
+	b.storeVar(d, subject, vars, varPos, settings, p, v)
+}
+
+// storeVar records one variable, validating haltfleet_ settings from p's node.
+func (b *builder) storeVar(d *doc, subject string, vars map[string]any, varPos map[string]Pos, settings map[string]setting, p pair, v any) {
 	if isSettingName(p.key) {
 		s, err := parseSetting(d, p)
 		if err != nil {

@@ -22,6 +22,7 @@ func (b *builder) finish() (*Inventory, error) {
 		return nil, errors.Join(b.errs...)
 	}
 	b.depths()
+	b.loadVarsFiles()
 	ungrouped := b.byName["ungrouped"].g
 	leave := map[string]bool{}
 	for _, h := range b.inv.Hosts {
@@ -107,19 +108,42 @@ func (b *builder) precedence(groups []string) []string {
 	return groups
 }
 
-// merge computes a host's vars: its groups in precedence order, then its own.
+// merge computes a host's vars in ansible-core's order (VariableManager.get_vars
+// with the default VARIABLE_PRECEDENCE): inventory vars of "all", then of its
+// groups in precedence order; group_vars/all of each inventory source, then
+// each source's group_vars for all the host's groups in precedence order
+// ("all" again first); the host's inventory vars; its host_vars per source.
+// So group_vars/all.yml beats a group's vars written in the inventory.
 func (b *builder) merge(hd *hostDef) {
 	h := hd.h
 	h.Vars, h.VarPos = map[string]any{}, map[string]Pos{}
 	settings := map[string]setting{}
+	apply := func(vars map[string]any, varPos map[string]Pos, s map[string]setting) {
+		maps.Copy(h.Vars, vars)
+		maps.Copy(h.VarPos, varPos)
+		maps.Copy(settings, s)
+	}
+	applyLayer := func(l *layer) {
+		if l != nil {
+			apply(l.vars, l.varPos, l.settings)
+		}
+	}
 	for _, g := range h.Groups {
 		gd := b.byName[g]
-		maps.Copy(h.Vars, gd.g.Vars)
-		maps.Copy(h.VarPos, gd.varPos)
-		maps.Copy(settings, gd.settings)
+		apply(gd.g.Vars, gd.varPos, gd.settings)
 	}
-	maps.Copy(h.Vars, hd.vars)
-	maps.Copy(h.VarPos, hd.varPos)
-	maps.Copy(settings, hd.settings)
+	all := b.byName["all"]
+	for _, l := range all.files {
+		applyLayer(l)
+	}
+	for s := range b.varsDirs {
+		for _, g := range h.Groups {
+			applyLayer(b.byName[g].files[s])
+		}
+	}
+	apply(hd.vars, hd.varPos, hd.settings)
+	for _, l := range hd.files {
+		applyLayer(l)
+	}
 	h.Settings = buildSettings(settings)
 }

@@ -44,6 +44,9 @@ func (d *doc) scalar(n *yaml.Node) (any, error) {
 	} else if n.Style&quoted != 0 {
 		return s, nil
 	}
+	if d.json && tag == "" {
+		return jsonScalar(s), nil
+	}
 	switch tag {
 	case "":
 		switch {
@@ -172,4 +175,57 @@ func parseFloat11(s string) float64 {
 		v = -v
 	}
 	return v
+}
+
+var reJSONNumber = regexp.MustCompile(`^-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+
+// jsonScalar types an unquoted JSON scalar as Python's json module does.
+func jsonScalar(s string) any {
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
+	case "null":
+		return nil
+	}
+	m := reJSONNumber.FindStringSubmatch(s)
+	if m == nil {
+		return s
+	}
+	if m[1] == "" && m[2] == "" {
+		if v, ok := pyInt(strings.TrimPrefix(s, "-")); ok {
+			return negateIf(v, strings.HasPrefix(s, "-"))
+		}
+	}
+	f, _ := strconv.ParseFloat(s, 64) // out of range is ±inf, as in Python
+	return f
+}
+
+func negateIf(v any, neg bool) any {
+	if neg {
+		return negate(v)
+	}
+	return v
+}
+
+// jsonTagged turns {"__ansible_unsafe": s} and {"__ansible_vault": s} into
+// Unsafe and Vault, as Ansible's JSON decoder does.
+func (d *doc) jsonTagged(ps []pair) (any, bool) {
+	if !d.json {
+		return nil, false
+	}
+	for _, p := range ps {
+		if p.key != "__ansible_unsafe" && p.key != "__ansible_vault" {
+			continue
+		}
+		if p.v.Kind != yaml.ScalarNode || p.v.Style&yaml.DoubleQuotedStyle == 0 {
+			return nil, false
+		}
+		if p.key == "__ansible_unsafe" {
+			return Unsafe(p.v.Value), true
+		}
+		return Vault(p.v.Value), true
+	}
+	return nil, false
 }

@@ -21,6 +21,7 @@ type doc struct {
 	lines    [][]byte // src split at newlines, made on first need
 	file     string
 	dir      string // absolute directory of file, for haltfleet_ruleset
+	json     bool   // the file is JSON, which Ansible reads with Python's json module
 	expanded int
 	cache    map[*yaml.Node]converted
 }
@@ -212,6 +213,9 @@ func (d *doc) convert(n *yaml.Node, alias bool, depth int) (any, int, error) {
 		ps, err := d.pairs(n, alias, depth)
 		if err != nil {
 			return nil, 0, err
+		}
+		if v, ok := d.jsonTagged(ps); ok {
+			return v, 0, nil
 		}
 		out, height := make(map[string]any, len(ps)), 0
 		for _, p := range ps {
