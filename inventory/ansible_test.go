@@ -14,17 +14,35 @@ import (
 	"github.com/haltfleet/haltfleet/internal/testenv"
 )
 
-// TestListJSONMatchesAnsible runs Debian's real ansible-inventory on each
-// testdata/ansible inventory and compares its --list output with ListJSON.
-func TestListJSONMatchesAnsible(t *testing.T) {
-	bin := testenv.NeedCommand(t, "ansible-inventory")
+// listCases are the inventories compared with ansible-inventory --list: each
+// testdata/ansible/*.yml alone, then group_vars/host_vars, INI, an inventory
+// directory and several -i sources.
+func listCases(t *testing.T) [][]string {
+	t.Helper()
 	files, err := filepath.Glob("testdata/ansible/*.yml")
 	if err != nil || len(files) < 6 {
 		t.Fatalf("want at least 6 inventories in testdata/ansible, got %d (%v)", len(files), err)
 	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			inv, err := Load(file)
+	var cases [][]string
+	for _, f := range files {
+		cases = append(cases, []string{f})
+	}
+	return append(cases,
+		[]string{"testdata/gvfile/hosts.yml"},                            // group_vars/ and host_vars/ in every form
+		[]string{"testdata/ini/hosts.ini"},                               // INI: ranges, :vars, :children, literal values
+		[]string{"testdata/inigv/hosts"},                                 // INI without extension, with group_vars/
+		[]string{"testdata/mixed"},                                       // a directory of YAML, INI and JSON, vars inside
+		[]string{"testdata/multi/a/hosts.yml", "testdata/multi/b/hosts"}, // two -i sources, each with group_vars/
+	)
+}
+
+// TestListJSONMatchesAnsible runs Debian's real ansible-inventory on each
+// inventory and compares its --list output with ListJSON.
+func TestListJSONMatchesAnsible(t *testing.T) {
+	bin := testenv.NeedCommand(t, "ansible-inventory")
+	for _, paths := range listCases(t) {
+		t.Run(strings.ReplaceAll(strings.TrimPrefix(strings.Join(paths, "+"), "testdata/"), "/", "_"), func(t *testing.T) {
+			inv, err := LoadAll(paths...)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -32,7 +50,7 @@ func TestListJSONMatchesAnsible(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ListJSON: %v", err)
 			}
-			theirs := runAnsibleInventory(t, bin, file)
+			theirs := runAnsibleInventory(t, bin, inv.Skipped, paths...)
 			compareListJSON(t, decodeJSON(t, theirs), decodeJSON(t, ours))
 			// Same group order and number spelling too: a plain diff shows nothing.
 			if !bytes.Equal(theirs, ours) {
@@ -42,10 +60,14 @@ func TestListJSONMatchesAnsible(t *testing.T) {
 	}
 }
 
-func runAnsibleInventory(t *testing.T, bin, file string) []byte {
+func runAnsibleInventory(t *testing.T, bin string, skipped []string, files ...string) []byte {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(bin, "-i", file, "--list")
+	args := []string{}
+	for _, f := range files {
+		args = append(args, "-i", f)
+	}
+	cmd := exec.Command(bin, append(args, "--list")...)
 	// Keep Ansible from writing anywhere but the test's temp dir, and from
 	// picking up a config or plugins from the machine.
 	cmd.Env = []string{
@@ -53,16 +75,27 @@ func runAnsibleInventory(t *testing.T, bin, file string) []byte {
 		"HOME=" + home,
 		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(home, "tmp"),
 		"ANSIBLE_CONFIG=" + filepath.Join(home, "none.cfg"),
-		"ANSIBLE_INVENTORY_ENABLED=yaml",
+		"ANSIBLE_INVENTORY_ENABLED=yaml,ini",
 		"ANSIBLE_NOCOLOR=1",
 		"LC_ALL=C.UTF-8",
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	// A file Ansible cannot parse is only a warning and an empty inventory.
-	if err != nil || bytes.Contains(stderr.Bytes(), []byte("WARNING")) {
-		t.Fatalf("ansible-inventory %s: %v\n%s", file, err, stderr.Bytes())
+	if err != nil {
+		t.Fatalf("ansible-inventory %s: %v\n%s", files, err, stderr.Bytes())
+	}
+	// A file Ansible cannot parse is only a warning: allowed for exactly the
+	// files we skipped too. Warnings wrap anywhere, so compare without spaces.
+	squashed := strings.Join(strings.Fields(stderr.String()), "")
+	for _, f := range skipped {
+		abs, _ := filepath.Abs(f)
+		if !strings.Contains(squashed, "Unabletoparse"+abs+"asaninventorysource") {
+			t.Errorf("we skipped %s, Ansible did not:\n%s", f, stderr.Bytes())
+		}
+	}
+	if n := strings.Count(squashed, "asaninventorysource"); n != len(skipped) || strings.Count(squashed, "[WARNING]") > strings.Count(squashed, "toparse") {
+		t.Fatalf("ansible-inventory %s warns beyond the %d files we skipped:\n%s", files, len(skipped), stderr.Bytes())
 	}
 	return out
 }

@@ -281,7 +281,9 @@ func valueNode(v any, line int) *yaml.Node {
 		}
 		return scalar("!!float", strconv.FormatFloat(v, 'f', -1, 64))
 	case string:
-		return scalar("!!str", v)
+		// Plain, as if written unquoted in YAML: INI text such as
+		// haltfleet_halt=false reaches the settings as the boolean it reads as.
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: v, Line: line}
 	case []any:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Line: line}
 		for _, e := range v {

@@ -111,8 +111,8 @@ func (b *builder) precedence(groups []string) []string {
 // merge computes a host's vars in ansible-core's order (VariableManager.get_vars
 // with the default VARIABLE_PRECEDENCE): inventory vars of "all", then of its
 // groups in precedence order; group_vars/all of each inventory source, then
-// each source's group_vars for all the host's groups in precedence order
-// ("all" again first); the host's inventory vars; its host_vars per source.
+// each source's group_vars for the host's other groups in precedence order;
+// the host's inventory vars; its host_vars per source.
 // So group_vars/all.yml beats a group's vars written in the inventory.
 func (b *builder) merge(hd *hostDef) {
 	h := hd.h
@@ -138,7 +138,9 @@ func (b *builder) merge(hd *hostDef) {
 	}
 	for s := range b.varsDirs {
 		for _, g := range h.Groups {
-			applyLayer(b.byName[g].files[s])
+			if g != "all" {
+				applyLayer(b.byName[g].files[s])
+			}
 		}
 	}
 	apply(hd.vars, hd.varPos, hd.settings)
