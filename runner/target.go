@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +90,42 @@ func TargetFromVars(name string, vars map[string]any) (Target, error) {
 	if t.Host == "" {
 		t.Host = name
 	}
+	if err := checkAddress(t.Host); err != nil {
+		what := "ansible_host"
+		if _, set := vars["ansible_host"]; !set {
+			if _, old := vars["ansible_ssh_host"]; !old {
+				what = "host name used as address (set ansible_host)"
+			}
+		}
+		return Target{}, fmt.Errorf("%s: %s %s: %w", strconv.Quote(name), what, strconv.Quote(t.Host), err)
+	}
 	return t, nil
+}
+
+// checkAddress accepts an IP address or a DNS name (letters, digits, '-' and '_' in
+// labels of at most 63, 253 in all), so a hostile inventory value never reaches the
+// resolver or an error message as anything else.
+func checkAddress(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if ip, zone, ok := strings.Cut(h, "%"); ok && strings.Contains(ip, ":") && net.ParseIP(ip) != nil && zone != "" && checkAddress(zone) == nil {
+		return nil // a link-local IPv6 address with its interface: fe80::1%eth0
+	}
+	if h == "" || len(h) > 253 {
+		return errors.New("not an IP address or DNS name (length)")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' {
+			return errors.New("not an IP address or DNS name")
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return errors.New("not an IP address or DNS name")
+			}
+		}
+	}
+	return nil
 }
 
 func asString(v any) (string, error) {

@@ -46,3 +46,24 @@ func TestTargetFromVarsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetFromVarsRefusesHostileAddresses(t *testing.T) {
+	for _, ok := range []string{"10.0.0.1", "fw-01", "fw_01.example.com", "2001:db8::1", "fe80::1%eth0", "FW1.EXAMPLE.COM."} {
+		if _, err := TargetFromVars("h", map[string]any{"ansible_host": ok}); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"a b", "x;rm -rf /", "evil\x1b[31m", "-oProxyCommand=x", "a..b", "host\n", strings.Repeat("a", 64) + ".com", "$(id)"} {
+		_, err := TargetFromVars("h", map[string]any{"ansible_host": bad})
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+			continue
+		}
+		if strings.ContainsAny(err.Error(), "\x1b\n") {
+			t.Errorf("error carries control characters raw: %q", err.Error())
+		}
+	}
+	if _, err := TargetFromVars("web server", nil); err == nil || !strings.Contains(err.Error(), "set ansible_host") {
+		t.Errorf("a name that is no address, without ansible_host: %v", err)
+	}
+}

@@ -12,6 +12,9 @@ type ApplyEnv struct {
 	// Confirm proves the controller can still reach the host after a ruleset change,
 	// over a NEW connection, by cancelling the dead-man timer. Required for rulesets.
 	Confirm func(ctx context.Context) error
+	// Reconnect opens a NEW connection to the host; a rollback is checked over it when
+	// the apply's own connection died. Optional.
+	Reconnect func(ctx context.Context) (runner.Runner, error)
 	// Deadman is how long a new ruleset stays without confirmation before it reverts.
 	Deadman time.Duration
 	// OnChange, if set, is told about each change after it was applied.
@@ -32,7 +35,7 @@ func Apply(ctx context.Context, r runner.Runner, changes []Change, env ApplyEnv)
 	for i := 0; i < len(changes); {
 		if changes[i].Kind == KindRuleset {
 			ch := changes[i]
-			if err := ApplyRuleset(ctx, r, ch, env.Confirm, env.Deadman); err != nil {
+			if err := applyRuleset(ctx, r, ch, env.Confirm, env.Reconnect, env.Deadman); err != nil {
 				return changeErr(r, ch, err)
 			}
 			tellChange(env.OnChange, ch)

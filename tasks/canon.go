@@ -22,6 +22,10 @@ import (
 type Canons struct {
 	mu sync.Mutex
 	m  map[string]*canonEntry
+	// pending: desired-ruleset hash → closed when the host that claimed it (see claim)
+	// has published its canonical form, so hosts of the same kind wait for it instead of
+	// each loading the ruleset themselves.
+	pending map[string]chan struct{}
 }
 
 type canonEntry struct {
@@ -32,13 +36,69 @@ type canonEntry struct {
 }
 
 // NewCanons returns an empty cache; share one across the hosts of a run.
-func NewCanons() *Canons { return &Canons{m: map[string]*canonEntry{}} }
+func NewCanons() *Canons {
+	return &Canons{m: map[string]*canonEntry{}, pending: map[string]chan struct{}{}}
+}
+
+func desiredHash(desired string) string {
+	h := sha256.Sum256([]byte(desired))
+	return hex.EncodeToString(h[:])
+}
+
+// claim makes the caller the first host of the run to see desired: it canonicalises it
+// alongside its own read (a second session on the same connection, so the read and the
+// namespace load overlap) and must call publish once it knows its key, even on failure.
+// ok is false for every later caller, and for a nil cache.
+func (c *Canons) claim(desired string) (publish func(key string, canon []string, text string, err error), ok bool) {
+	if c == nil {
+		return nil, false
+	}
+	h := desiredHash(desired)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, taken := c.pending[h]; taken {
+		return nil, false
+	}
+	ch := make(chan struct{})
+	c.pending[h] = ch
+	var once sync.Once
+	return func(key string, canon []string, text string, err error) {
+		once.Do(func() {
+			c.mu.Lock()
+			if _, exists := c.m[key]; !exists && key != "" && (err == nil || errors.Is(err, ErrRulesetInvalid)) {
+				e := &canonEntry{ready: make(chan struct{}), canon: canon, text: text, err: err}
+				close(e.ready)
+				c.m[key] = e
+			}
+			c.mu.Unlock()
+			close(ch)
+		})
+	}, true
+}
+
+// waitClaim waits until the host that claimed desired has published.
+func (c *Canons) waitClaim(ctx context.Context, desired string) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	ch := c.pending[desiredHash(desired)]
+	c.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // canonKey names what a canonical listing depends on. ifaces is the host's interface
 // list (the namespace gets dummies of the same names).
 func canonKey(desired, nftVersion string, f Facts, ifaces []string) string {
-	h := sha256.Sum256([]byte(desired))
-	return strings.Join([]string{hex.EncodeToString(h[:]), nftVersion, f.Kernel, f.Machine, strings.Join(ifaces, ",")}, "\x00")
+	return strings.Join([]string{desiredHash(desired), nftVersion, f.Kernel, f.Machine, strings.Join(ifaces, ",")}, "\x00")
 }
 
 // get returns the canonical form for key, running compute at most once per key while it

@@ -141,6 +141,12 @@ cat "$D/deadman.fired" 2>/dev/null || { [ -e "$D/deadman.claim/cancelled" ] && e
 // previous ruleset is restored and the error wraps ErrRolledBack. If the controller dies
 // at any point, the timer restores the previous ruleset by itself.
 func ApplyRuleset(ctx context.Context, r runner.Runner, ch Change, confirm func(ctx context.Context) error, deadman time.Duration) error {
+	return applyRuleset(ctx, r, ch, confirm, nil, deadman)
+}
+
+// applyRuleset is ApplyRuleset; reconnect (optional) opens a new connection for the
+// rollback check when r's connection died.
+func applyRuleset(ctx context.Context, r runner.Runner, ch Change, confirm func(ctx context.Context) error, reconnect func(ctx context.Context) (runner.Runner, error), deadman time.Duration) error {
 	host := r.Name()
 	if ch.Kind != KindRuleset || ch.New == "" {
 		return fmt.Errorf("%s: ruleset: ApplyRuleset needs a %s change with the ruleset in New", host, KindRuleset)
@@ -157,16 +163,16 @@ func ApplyRuleset(ctx context.Context, r runner.Runner, ch Change, confirm func(
 	_, code, stderr, err := arm.exec(ctx, r, strings.NewReader(ch.New))
 	if err != nil {
 		// The timer may or may not be running; if it is, it restores an unchanged ruleset.
-		return fmt.Errorf("%s: ruleset: arm dead-man timer: %w", host, err)
+		return fmt.Errorf("%s: ruleset: arm dead-man timer (nothing was applied): %w", host, err)
 	}
 	switch code {
 	case 0:
 	case exitCheck:
 		return fmt.Errorf("%s: ruleset: %w: %s", host, ErrRulesetInvalid, scrubTempPaths(stderr))
 	case exitPending:
-		return fmt.Errorf("%s: ruleset: %w: %s", host, ErrDeadmanPending, stderr)
+		return fmt.Errorf("%s: ruleset: %w (nothing was applied): %s", host, ErrDeadmanPending, stderr)
 	default:
-		return fmt.Errorf("%s: ruleset: arm dead-man timer (exit %d): %s", host, code, stderr)
+		return fmt.Errorf("%s: ruleset: arm dead-man timer (exit %d; nothing was applied): %s", host, code, stderr)
 	}
 	deadline := armed.Add(time.Duration(seconds) * time.Second)
 
@@ -189,7 +195,7 @@ func ApplyRuleset(ctx context.Context, r runner.Runner, ch Change, confirm func(
 		}
 		err = fmt.Errorf("confirm over a new connection: %w", err)
 	}
-	return waitRollback(ctx, r, deadline, err)
+	return waitRollback(ctx, r, reconnect, deadline, err)
 }
 
 func newApply() *sectioned {
@@ -199,10 +205,11 @@ func newApply() *sectioned {
 }
 
 // waitRollback makes sure the previous ruleset is back: it restores it at once over the
-// existing connection when that still works, else keeps asking until the timer's deadline
-// plus rollbackGrace. It survives the caller's cancellation: leaving now would leave the
-// host in an unknown state.
-func waitRollback(ctx context.Context, r runner.Runner, deadline time.Time, cause error) error {
+// existing connection when that still works, else over a new one (reconnect, when given:
+// after the timer restored the old ruleset a new connection gets in again), and keeps
+// asking until the timer's deadline plus rollbackGrace. It survives the caller's
+// cancellation: leaving now would leave the host in an unknown state.
+func waitRollback(ctx context.Context, r runner.Runner, reconnect func(ctx context.Context) (runner.Runner, error), deadline time.Time, cause error) error {
 	host := r.Name()
 	bound := deadline.Add(rollbackGrace)
 	base := context.WithoutCancel(ctx)
@@ -212,6 +219,9 @@ func waitRollback(ctx context.Context, r runner.Runner, deadline time.Time, caus
 		tctx, cancel := context.WithTimeout(base, time.Duration(wait+5)*time.Second)
 		res, err := r.Exec(tctx, runner.Cmd{Command: rollbackNowScript(wait), Sudo: true})
 		cancel()
+		if err != nil && reconnect != nil && !errors.Is(err, runner.ErrSudoPassword) && !errors.Is(err, runner.ErrSudoFailed) {
+			res, err = rollbackOverNew(base, reconnect, wait)
+		}
 		if err != nil {
 			lastErr = err
 			time.Sleep(time.Second)
@@ -230,6 +240,18 @@ func waitRollback(ctx context.Context, r runner.Runner, deadline time.Time, caus
 		lastErr = fmt.Errorf("no rollback seen yet (%q)", out)
 	}
 	return fmt.Errorf("%s: ruleset: %w: %w (last attempt: %v)", host, ErrRollbackUnconfirmed, cause, lastErr)
+}
+
+// rollbackOverNew asks for the rollback over a fresh connection.
+func rollbackOverNew(ctx context.Context, reconnect func(ctx context.Context) (runner.Runner, error), wait int) (runner.Result, error) {
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(wait+10)*time.Second)
+	defer cancel()
+	nr, err := reconnect(cctx)
+	if err != nil {
+		return runner.Result{}, fmt.Errorf("new connection: %w", err)
+	}
+	defer nr.Close()
+	return nr.Exec(cctx, runner.Cmd{Command: rollbackNowScript(wait), Sudo: true})
 }
 
 // ErrLocked: another haltfleet run holds the host's lock.

@@ -168,6 +168,13 @@ func liveRuleset(host string, sec map[string]string) ([]byte, error) {
 	return []byte(j), nil
 }
 
+// stateKey is the canonical-form key of a host from its read.
+func stateKey(desired string, f Facts, live []byte, sec map[string]string) string {
+	ifaces := strings.Fields(sec["ifaces"])
+	slices.Sort(ifaces)
+	return canonKey(desired, nftVersion(live), f, ifaces)
+}
+
 // rulesetCompare is the outcome of comparing live with desired.
 type rulesetCompare struct {
 	inSync      bool
@@ -187,9 +194,10 @@ func compareRuleset(ctx context.Context, r runner.Runner, host string, f Facts, 
 	if c.liveCanon, err = CanonicalRuleset(live); err != nil {
 		return c, fmt.Errorf("%s: ruleset: live: %w", host, err)
 	}
-	ifaces := strings.Fields(sec["ifaces"])
-	slices.Sort(ifaces)
-	key := canonKey(desired, nftVersion(live), f, ifaces)
+	key := stateKey(desired, f, live, sec)
+	if err := canons.waitClaim(ctx, desired); err != nil {
+		return c, fmt.Errorf("%s: ruleset: %w", host, err)
+	}
 	c.desiredCan, c.desiredText, err = canons.get(ctx, key, func() ([]string, string, error) {
 		return canonicaliseDesired(ctx, r, desired)
 	})

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/haltfleet/haltfleet/runner"
 )
@@ -175,4 +176,52 @@ func TestReadStateNetns(t *testing.T) {
 		}
 	}
 	t.Logf("persistence plan on this machine: %d changes", len(ch))
+}
+
+// TestCanonsClaim: the run's first host of a ruleset canonicalises it alongside its read;
+// later hosts wait for what it publishes instead of loading the ruleset themselves.
+func TestCanonsClaim(t *testing.T) {
+	c := NewCanons()
+	publish, ok := c.claim("table inet f {}\n")
+	if !ok {
+		t.Fatal("first claim refused")
+	}
+	if _, again := c.claim("table inet f {}\n"); again {
+		t.Fatal("second claim of the same ruleset granted")
+	}
+	if _, other := c.claim("table inet g {}\n"); !other {
+		t.Fatal("claim of another ruleset refused")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- c.waitClaim(context.Background(), "table inet f {}\n") }()
+	select {
+	case err := <-waited:
+		t.Fatalf("waitClaim returned before publish: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	publish("key-a", []string{"canon"}, "text", nil)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	canon, text, err := c.get(context.Background(), "key-a", func() ([]string, string, error) {
+		t.Error("published key computed again")
+		return nil, "", nil
+	})
+	if err != nil || len(canon) != 1 || text != "text" {
+		t.Fatalf("get after publish: %v %q %v", canon, text, err)
+	}
+	// A host of another kind (other key) computes its own.
+	computed := false
+	c.get(context.Background(), "key-b", func() ([]string, string, error) { computed = true; return []string{"b"}, "", nil })
+	if !computed {
+		t.Fatal("a different key used the published form")
+	}
+	// A failed claim publishes nothing; waiters then compute.
+	p2, _ := c.claim("table inet h {}\n")
+	p2("key-h", nil, "", errors.New("connection lost"))
+	computed = false
+	c.get(context.Background(), "key-h", func() ([]string, string, error) { computed = true; return []string{"h"}, "", nil })
+	if !computed {
+		t.Fatal("a transport failure was published")
+	}
 }

@@ -22,6 +22,10 @@ var gatherFacts = Gather
 // ErrProbeFailed: at least one probe saw something other than what it expected.
 var ErrProbeFailed = errors.New("probe failed")
 
+// ErrStopped: a graceful stop (the first Ctrl-C) came before the halt; the host was
+// verified and is left running, unlocked.
+var ErrStopped = errors.New("stopped before the halt (interrupted): verified and left running")
+
 // UpInput is everything `up` needs for one host; the CLI owns connections and concurrency.
 type UpInput struct {
 	Host    inventory.Host
@@ -45,6 +49,9 @@ type UpInput struct {
 	// StaleRun reports whether a lock held by run id may be taken over (a run of this
 	// inventory the journal knows is dead); nil never takes over.
 	StaleRun func(id string) bool
+	// Stop is closed by a graceful stop: the steps in progress finish (an apply is
+	// verified), but no halt starts after it. nil never stops.
+	Stop <-chan struct{}
 }
 
 // UpResult is what `up` did to one host.
@@ -90,7 +97,33 @@ func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f F
 	} else {
 		in.emit("facts", StatusStart, "gathering facts")
 	}
+	// The run's first host loads the desired ruleset in a throwaway namespace while its
+	// read runs; the hosts after it compare against that.
+	var publish func(key string, canon []string, text string, err error)
+	type canonResult struct {
+		canon []string
+		text  string
+		err   error
+	}
+	canonCh := make(chan canonResult, 1)
+	if desired != "" {
+		var claimed bool
+		if publish, claimed = in.Canons.claim(desired); claimed {
+			go func() {
+				c, t, err := canonicaliseDesired(ctx, in.Runner, desired)
+				canonCh <- canonResult{c, t, err}
+			}()
+		}
+	}
 	rd, err := readState(ctx, in.Runner, readSpec{lockID: lockID, ruleset: desired != "", sysctls: sortedKeys(s.Sysctls)})
+	if publish != nil {
+		key := ""
+		if live, lerr := liveRuleset(host, rd.sec); err == nil && lerr == nil {
+			key = stateKey(desired, rd.facts, live, rd.sec)
+		}
+		r := <-canonCh
+		publish(key, r.canon, r.text, r.err)
+	}
 	f = rd.facts
 	if f.Host == "" {
 		f.Host = host
@@ -195,7 +228,7 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 	if deadman <= 0 {
 		deadman = defaultDeadman
 	}
-	env := ApplyEnv{Confirm: in.confirm, Deadman: deadman, OnChange: func(ch Change) {
+	env := ApplyEnv{Confirm: in.confirm, Reconnect: in.Reconnect, Deadman: deadman, OnChange: func(ch Change) {
 		res.Changes = append(res.Changes, ch)
 		in.emit("apply", StatusChanged, "%s", ch.Summary)
 	}}
@@ -223,6 +256,11 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 	in.emit("verify", StatusOK, "%d checks passed", len(res.Report.Checks))
 
 	if s.Halt {
+		select {
+		case <-in.Stop:
+			return finish(in.fail("halt", fmt.Errorf("%s: halt: %w", in.Host.Name, ErrStopped)))
+		default:
+		}
 		in.emit("halt", StatusStart, "halting")
 		if err := Halt(ctx, in.Runner, f); err != nil {
 			return finish(in.fail("halt", err))

@@ -228,3 +228,24 @@ func TestVerifySysctlsAndAddrs(t *testing.T) {
 		t.Errorf("want one round trip per Verify, got %d", len(h.commands()))
 	}
 }
+
+// TestUpStopBeforeHalt: a graceful stop lets the host finish apply and verify but no
+// halt starts after it.
+func TestUpStopBeforeHalt(t *testing.T) {
+	h, f := upHost(t)
+	withFacts(t, f)
+	stop := make(chan struct{})
+	close(stop)
+	in := upInput(h, inventory.Settings{Halt: true}, &eventLog{}, nil)
+	in.Stop = stop
+	res, err := Up(context.Background(), in)
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	if res.Halted || len(sentHalt(h)) != 0 {
+		t.Fatalf("halted after a stop: %q", sentHalt(h))
+	}
+	if len(res.Changes) == 0 || !res.Report.OK() {
+		t.Fatalf("the apply and verify in progress should finish: %d changes, report %+v", len(res.Changes), res.Report)
+	}
+}

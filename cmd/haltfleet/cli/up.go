@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -121,23 +122,19 @@ func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Option
 	} else {
 		return tasks.UpResult{Host: h.Name}, err
 	}
-	if h.Settings.Halt && in.Dial != nil {
-		dctx, cancel := context.WithTimeout(ctx, fl.ff.connectTimeout)
-		derr := in.Dial(dctx)
-		cancel()
-		if derr != nil && journalHalted {
+	// The connection itself tells a halted host: no separate banner check first.
+	r, err := fl.connect(ctx, h)
+	if err != nil && h.Settings.Halt && (errors.Is(err, runner.ErrUnreachable) || errors.Is(err, runner.ErrTimeout)) {
+		if journalHalted {
 			return tasks.ProbeHalted(ctx, in)
 		}
-		if derr != nil {
-			return tasks.UpResult{Host: h.Name}, fmt.Errorf("%s: %w: SSH does not answer (%v) and the journal has no record of haltfleet halting it; if another controller halted it, check it with `haltfleet audit`", h.Name, runner.ErrUnreachable, derr)
-		}
+		return tasks.UpResult{Host: h.Name}, fmt.Errorf("%s: %w: SSH does not answer (%v) and the journal has no record of haltfleet halting it; if another controller halted it, check it with `haltfleet audit`", h.Name, runner.ErrUnreachable, err)
 	}
-	r, err := fl.connect(ctx, h)
 	if err != nil {
 		return tasks.UpResult{Host: h.Name}, err
 	}
 	defer fl.release(h, r)
-	in.Runner, in.RunID, in.StaleRun, in.Canons = r, runID, fl.staleRun, fl.canons
+	in.Runner, in.RunID, in.StaleRun, in.Canons, in.Stop = r, runID, fl.staleRun, fl.canons, stopChan(ctx)
 	// Up takes the host lock in its first round trip and releases it (or leaves it to
 	// the halt, which clears /run).
 	return tasks.Up(ctx, in)
