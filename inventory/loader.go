@@ -91,12 +91,14 @@ func (b *builder) source(path string, data []byte, optional bool) bool {
 	ext := filepath.Ext(path)
 	yamlExt := slices.Contains([]string{".yml", ".yaml", ".json"}, ext)
 	var yamlErr error
+	yamlText := false // YAML read it, as text: an INI error says more
 	if yamlExt || ext == "" {
 		d := &doc{src: data, file: path, dir: dir, json: json.Valid(data)}
 		top, alias, emptyAt, err := decodeMapping(d, data, "inventory must be a mapping of groups")
 		switch {
 		case err != nil:
 			yamlErr = err
+			yamlText = top != nil && top.Kind == yaml.ScalarNode
 		case top == nil:
 			yamlErr = &Error{Pos: Pos{path, emptyAt}, Msg: "empty inventory"}
 		default:
@@ -110,7 +112,7 @@ func (b *builder) source(path string, data []byte, optional bool) bool {
 		b.iniApply(path, lines)
 	case optional && !yamlExt && !looksINI(data):
 		return false
-	case yamlErr != nil && (yamlExt || !looksINI(data)):
+	case yamlErr != nil && !yamlText && !looksINI(data):
 		b.fail(yamlErr)
 	case iniErr != nil:
 		b.fail(iniErr)
@@ -132,7 +134,7 @@ func looksINI(data []byte) bool {
 
 // decodeMapping reads a single YAML document whose top is a mapping; notMap
 // words the error for other tops. An empty document gives a nil top and the
-// line where it is empty.
+// line where it is empty. Another top comes back with the error.
 func decodeMapping(d *doc, data []byte, notMap string) (*yaml.Node, bool, int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
@@ -159,7 +161,7 @@ func decodeMapping(d *doc, data []byte, notMap string) (*yaml.Node, bool, int, e
 		return nil, false, top.Line, nil
 	}
 	if top.Kind != yaml.MappingNode {
-		return nil, false, 0, d.errorf(top, "", "%s, got %s", notMap, kindName(top))
+		return top, false, 0, d.errorf(top, "", "%s, got %s", notMap, kindName(top))
 	}
 	return top, alias, 0, nil
 }

@@ -320,7 +320,8 @@ func (p *pyParser) number() (any, error) {
 	}
 	text := string(p.src[start:p.i])
 	if strings.HasSuffix(text, "j") || strings.HasSuffix(text, "J") {
-		if _, ok := pyFloat(text[:len(text)-1]); ok {
+		num := text[:len(text)-1]
+		if _, ok := pyFloat(num); ok || underscoresOK(num) && strings.Trim(num, "0123456789_") == "" {
 			return nil, errComplex
 		}
 		return nil, errNotLiteral
