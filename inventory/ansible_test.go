@@ -181,12 +181,37 @@ func TestLimitMatchesAnsible(t *testing.T) {
 	}
 }
 
+// TestLimitMatchesAnsibleINI does the same on the INI inventory, whose
+// groups come from [x:children] sections, some declared late.
+func TestLimitMatchesAnsibleINI(t *testing.T) {
+	bin := testenv.NeedCommand(t, "ansible")
+	const file = "testdata/ini/hosts.ini"
+	inv, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pattern := range []string{"all", "ungrouped", "dc1", "edge", "dc1:!web", "dc1:&db", "web*.example.net", "db-[ab]", "~^db", "dc1[1:2]", "lonely"} {
+		t.Run(pattern, func(t *testing.T) {
+			hosts, err := inv.Limit(pattern)
+			if err != nil {
+				t.Fatalf("Limit: %v", err)
+			}
+			ours, theirs := hostNames(hosts), ansibleListHosts(t, bin, file, pattern)
+			slices.Sort(ours)
+			slices.Sort(theirs)
+			if !slices.Equal(ours, theirs) {
+				t.Errorf("ours %v, ansible %v", ours, theirs)
+			}
+		})
+	}
+}
+
 func ansibleListHosts(t *testing.T, bin, file, pattern string) []string {
 	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(bin, "-i", file, "--list-hosts", "--", pattern)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "ANSIBLE_LOCAL_TEMP=" + filepath.Join(home, "tmp"),
-		"ANSIBLE_CONFIG=" + filepath.Join(home, "none.cfg"), "ANSIBLE_INVENTORY_ENABLED=yaml", "LC_ALL=C.UTF-8"}
+		"ANSIBLE_CONFIG=" + filepath.Join(home, "none.cfg"), "ANSIBLE_INVENTORY_ENABLED=yaml,ini", "LC_ALL=C.UTF-8"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
