@@ -11,6 +11,7 @@ import (
 // FuzzParse: no input may panic or hang, and whatever loads must be coherent.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/ansible/*.yml")
+	files = append(files, "testdata/ini/hosts.ini", "testdata/inigv/hosts", "testdata/mixed/20-edge")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -63,6 +64,22 @@ func FuzzLimit(f *testing.F) {
 				t.Fatalf("Limit(%q) returned %q twice or unknown", pattern, h.Name)
 			}
 			seen[h.Name] = true
+		}
+	})
+}
+
+// FuzzINIValue: no INI value may panic or hang the Python-literal reader.
+func FuzzINIValue(f *testing.F) {
+	for _, s := range append(literalCases, literalErrors...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := iniValue(s)
+		if err == nil && v == nil && strings.TrimSpace(strings.SplitN(s, "#", 2)[0]) != "None" && !strings.Contains(s, "None") {
+			t.Fatalf("iniValue(%q) = nil without None", s)
+		}
+		if _, err := shlexSplit(s); err != nil && !strings.Contains(err.Error(), "No ") {
+			t.Fatalf("shlexSplit(%q): %v", s, err)
 		}
 	})
 }

@@ -110,6 +110,8 @@ func (b *builder) source(path string, data []byte, optional bool) bool {
 	switch {
 	case iniErr == nil && len(lines) > 0:
 		b.iniApply(path, lines)
+	case iniErr == nil && optional && !yamlExt:
+		// Blank or comments only: Ansible's INI plugin reads it as nothing.
 	case optional && !yamlExt && !looksINI(data):
 		return false
 	case yamlErr != nil && !yamlText && !looksINI(data):

@@ -237,6 +237,7 @@ func TestInventoryDirectory(t *testing.T) {
 		"NOTES":               "not an inventory: [\n",
 		"rulesets/web.nft":    "table inet filter {\n}\n",
 		"group_vars/db/a.yml": "v: 3\n",
+		"empty":               "# nothing yet\n",
 	})
 	inv, err := Load(dir)
 	if err != nil {
