@@ -138,6 +138,13 @@ func looksINI(data []byte) bool {
 // words the error for other tops. An empty document gives a nil top and the
 // line where it is empty. Another top comes back with the error.
 func decodeMapping(d *doc, data []byte, notMap string) (*yaml.Node, bool, int, error) {
+	if d.json {
+		top, err := jsonNode(data)
+		if err != nil {
+			return nil, false, 0, &Error{Pos: Pos{d.file, 0}, Msg: "JSON: " + err.Error()}
+		}
+		return checkTop(d, top, false, notMap)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
@@ -159,6 +166,10 @@ func decodeMapping(d *doc, data []byte, notMap string) (*yaml.Node, bool, int, e
 	if err != nil {
 		return nil, false, 0, err
 	}
+	return checkTop(d, top, alias, notMap)
+}
+
+func checkTop(d *doc, top *yaml.Node, alias bool, notMap string) (*yaml.Node, bool, int, error) {
 	if isNull(top) {
 		return nil, false, top.Line, nil
 	}
