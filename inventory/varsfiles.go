@@ -56,7 +56,7 @@ func (b *builder) varsLayer(base, subdir, name, subject string) *layer {
 	if l, ok := b.layers[key]; ok {
 		return l
 	}
-	b.layers[key] = nil
+	b.layers[key] = nil // read once, even when it fails
 	dir, err := filepath.EvalSymlinks(filepath.Join(base, subdir))
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
