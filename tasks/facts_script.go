@@ -1,6 +1,9 @@
 package tasks
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // factsScript is the single POSIX sh program Gather sends. It must run on busybox ash,
 // dash and bash, never fail as a whole, and print only bounded, delimited sections:
@@ -42,6 +45,7 @@ for p in /etc/network/interfaces.d/*; do
   [ -f "$p" ] && [ -r "$p" ] && set -- "$@" "file $p" 65536 "$p"
 done
 [ -r /proc/1/comm ] || set -- "$@" pid1-stat 256 /proc/1/stat
+EXTRAFILES
 sec uname
 k= r= m=
 read -r k </proc/self/personality
@@ -193,8 +197,28 @@ END { if (!got) exit 3 }
 // scriptFor returns the facts script with its section marker bound to nonce, so text a
 // host stores in a file cannot forge a section by accident.
 func scriptFor(nonce string) string {
-	return strings.Replace(factsScriptFull, "NONCE", nonce, 1)
+	return scriptWithFiles(nonce, nil)
 }
+
+// extraFileCap bounds each extra file (a ruleset file can be large; a bigger one reads
+// as changed, which is safe).
+const extraFileCap = 1 << 20
+
+// scriptWithFiles is the facts script that also prints each of files that is a
+// readable regular file as section "xfile PATH", through the same awk: the state read
+// of plan, audit and up gets its files without a process per file. awk prints every
+// line with a newline, so a file's final newline cannot be told (see xfileContent).
+func scriptWithFiles(nonce string, files []string) string {
+	var b strings.Builder
+	for _, p := range files {
+		q := quoteSh(p)
+		b.WriteString("[ -f " + q + " ] && [ -r " + q + " ] && set -- \"$@\" " + quoteSh("xfile "+p) + " " + strconv.Itoa(extraFileCap) + " " + q + "\n")
+	}
+	return strings.Replace(strings.Replace(factsScriptFull, "EXTRAFILES\n", b.String(), 1), "NONCE", nonce, 1)
+}
+
+// quoteSh is runner.Quote (POSIX single quotes), here so the script stays in this file.
+func quoteSh(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // factsScriptFull is factsScript with factsAwk in place; factsAwk holds no single quote.
 var factsScriptFull = strings.Replace(factsScript, "AWKPROG", factsAwk, 1)

@@ -35,8 +35,8 @@ func privileged(r runner.Runner) bool {
 func readState(ctx context.Context, r runner.Runner, spec readSpec) (stateRead, error) {
 	host := r.Name()
 	s := newSectioned()
-	writeStateRead(s, spec)
 	if !privileged(r) {
+		writeStateRead(s, spec, true)
 		f, err := gatherFacts(ctx, r)
 		if err != nil {
 			return stateRead{}, err
@@ -57,9 +57,12 @@ func readState(ctx context.Context, r runner.Runner, spec readSpec) (stateRead, 
 	if err != nil {
 		return stateRead{}, fmt.Errorf("%s: facts: %w", host, err)
 	}
-	// sh -c pins a POSIX shell for the facts whatever the login shell is; the state part
-	// is plain POSIX too, as every sectioned script is.
-	sec, code, stderr, stdout, err := s.execWith(ctx, r, "sh -c "+runner.Quote(scriptFor(n))+"\n", nil)
+	// The files go through the facts script's one awk (no process per file); the rest
+	// of the state part is plain POSIX too, as every sectioned script is. sh -c pins a
+	// POSIX shell for the facts whatever the login shell is.
+	files := stateFiles(spec)
+	writeStateRead(s, spec, false)
+	sec, code, stderr, stdout, err := s.execWith(ctx, r, "sh -c "+runner.Quote(scriptWithFiles(n, files))+" </dev/null\n", nil)
 	if err != nil {
 		return stateRead{}, fmt.Errorf("%s: read: %w", host, err)
 	}
@@ -75,24 +78,86 @@ func readState(ctx context.Context, r runner.Runner, spec readSpec) (stateRead, 
 	if code != 0 {
 		return stateRead{facts: f}, fmt.Errorf("%s: read: state script exited %d: %s", host, code, stderr)
 	}
+	if !d.complete {
+		return stateRead{facts: f}, fmt.Errorf("%s: read: the facts part ended early", host)
+	}
+	fileSections(spec, d, sec)
 	return stateRead{facts: f, sec: sec}, nil
+}
+
+// stateFiles are the files the state read needs: the persistence candidates and
+// haltfleet's init script, the sysctl file and each sysctl's /proc/sys file.
+func stateFiles(spec readSpec) []string {
+	var out []string
+	if spec.ruleset {
+		out = append(out, persistCandidates...)
+		out = append(out, "/etc/init.d/"+InitScriptName)
+	}
+	if len(spec.sysctls) > 0 {
+		out = append(out, SysctlPath)
+		for _, k := range spec.sysctls {
+			out = append(out, sysctlProcPath(k))
+		}
+	}
+	return out
+}
+
+// xfileContent is a file as the facts awk printed it: every line ends in a newline, so
+// a file's missing final newline reads as present (nft, sysctl and sh read both alike).
+func xfileContent(d dump, path string) (string, bool) {
+	v, ok := d.sections["xfile "+path]
+	if !ok || v == "" {
+		return "", ok
+	}
+	return v + "\n", true
+}
+
+// fileSections puts the files from the facts part under the names the cat-based state
+// read gives them, so the plan reads one shape whichever path ran.
+func fileSections(spec readSpec, d dump, sec map[string]string) {
+	if spec.ruleset {
+		for _, p := range persistCandidates {
+			if v, ok := xfileContent(d, p); ok {
+				sec["persist-file "+p] = v
+			}
+		}
+		if v, ok := xfileContent(d, "/etc/init.d/"+InitScriptName); ok {
+			sec["initscript"] = v
+		}
+	}
+	if len(spec.sysctls) > 0 {
+		if v, ok := xfileContent(d, SysctlPath); ok {
+			sec["sysctl-file"] = v
+		}
+		var b strings.Builder
+		for _, k := range spec.sysctls {
+			p := sysctlProcPath(k)
+			if v, ok := xfileContent(d, p); ok {
+				for _, l := range strings.Split(strings.TrimSuffix(v, "\n"), "\n") {
+					b.WriteString(p + ":" + l + "\n")
+				}
+			}
+		}
+		sec["sysctls"] = b.String()
+	}
 }
 
 // persistCandidates are the boot files PersistenceFor may pick; the read takes them all
 // because the pick needs the facts the same round trip returns.
 var persistCandidates = []string{"/etc/nftables.conf", "/etc/sysconfig/nftables.conf", "/etc/nftables.nft"}
 
-// writeStateRead appends the root reads. Shell builtins only, but for nft, the files
-// that exist and systemctl on systemd hosts: the read runs on every host of every run.
-func writeStateRead(s *sectioned, spec readSpec) {
+// writeStateRead appends the root reads. Shell builtins only, but for nft and
+// systemctl on systemd hosts (and with files, a cat per file and a grep): the read runs
+// on every host of every run. Without files the caller reads them (stateFiles).
+func writeStateRead(s *sectioned, spec readSpec, files bool) {
 	if spec.lockID != "" {
 		s.line("mark lock")
 		s.line("( " + LockCommand(spec.lockID) + ") 2>&1 && echo ok || echo \"failed $?\"")
 	}
 	if spec.ruleset {
-		writeRulesetRead(s)
+		writeRulesetRead(s, files)
 	}
-	if len(spec.sysctls) > 0 {
+	if len(spec.sysctls) > 0 && files {
 		writeSysctlRead(s, spec.sysctls)
 	}
 	s.line("exit 0")
@@ -100,10 +165,13 @@ func writeStateRead(s *sectioned, spec readSpec) {
 
 // writeRulesetRead lists the live ruleset as JSON, the interface names (part of the
 // canonical key) and every persistence candidate with its loader state.
-func writeRulesetRead(s *sectioned) {
+func writeRulesetRead(s *sectioned, files bool) {
 	s.line(`if command -v nft >/dev/null 2>&1; then mark live-json; nft -s -j list ruleset; rc=$?; [ $rc = 0 ] || { mark live-json-failed; echo $rc; }; else mark no-nft; fi`)
 	s.line(`mark ifaces; for i in /sys/class/net/*; do [ -e "$i" ] && printf '%s\n' "${i##*/}"; done`)
 	for _, p := range persistCandidates {
+		if !files {
+			break
+		}
 		q := runner.Quote(p)
 		s.line(fmt.Sprintf("if [ -e %s ]; then mark %s; cat %s; fi", q, runner.Quote("persist-file "+p), q))
 	}
@@ -114,7 +182,9 @@ func writeRulesetRead(s *sectioned) {
 	// OpenRC runlevel entry (Debian's OpenRC, which update-rc.d also drives).
 	s.line(`mark loader-sysv; st=absent; for svc in nftables ` + InitScriptName + `; do [ -e /etc/init.d/$svc ] || continue; st="present $svc"; ` +
 		`for l in /etc/rcS.d/S??$svc /etc/runlevels/*/$svc; do [ -e "$l" ] && st="enabled $svc"; done; [ "${st%% *}" = enabled ] && break; done; echo "$st"`)
-	s.line(fmt.Sprintf("if [ -e /etc/init.d/%s ]; then mark initscript; cat /etc/init.d/%s; fi", InitScriptName, InitScriptName))
+	if files {
+		s.line(fmt.Sprintf("if [ -e /etc/init.d/%s ]; then mark initscript; cat /etc/init.d/%s; fi", InitScriptName, InitScriptName))
+	}
 	s.line(`mark loader-openrc; st=disabled; for l in /etc/runlevels/*/nftables; do [ -e "$l" ] && st=enabled; done; echo $st`)
 }
 

@@ -76,7 +76,7 @@ func scrubTempPaths(s string) string {
 // RunDir comes and goes).
 func RulesetInSync(ctx context.Context, r runner.Runner, desired string) (string, error) {
 	s := newSectioned()
-	writeRulesetRead(s)
+	writeRulesetRead(s, true)
 	sec, code, stderr, err := s.exec(ctx, r, nil)
 	if err != nil {
 		return "", fmt.Errorf("%s: ruleset: %w", r.Name(), err)
@@ -98,7 +98,7 @@ func RulesetInSync(ctx context.Context, r runner.Runner, desired string) (string
 // audit use the same steps on their combined read (readState).
 func PlanRuleset(ctx context.Context, r runner.Runner, host string, f Facts, desired string) ([]Change, error) {
 	s := newSectioned()
-	writeRulesetRead(s)
+	writeRulesetRead(s, true)
 	sec, code, stderr, err := s.exec(ctx, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: ruleset: %w", host, err)

@@ -182,3 +182,15 @@ func TestSilentHostWithoutJournalIsUnreachable(t *testing.T) {
 		t.Errorf("the error does not say why it is not taken for halted:\n%s", out)
 	}
 }
+
+// TestInventorySkippedFilesAreWarned: a file in an inventory directory that is no
+// inventory is named on stderr, as ansible-inventory warns, and the rest loads.
+func TestInventorySkippedFilesAreWarned(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hosts.yml"), []byte("fw:\n  hosts:\n    fw1:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "NOTES"), []byte("not an inventory: [\n"), 0o644)
+	code, out := haltfleet(t, "inventory", "-i", dir, "--list")
+	if code != 0 || !strings.Contains(out, "warning: "+filepath.Join(dir, "NOTES")+": skipped") || !strings.Contains(out, "fw1") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}

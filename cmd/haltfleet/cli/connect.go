@@ -75,6 +75,7 @@ func (ff *fleetFlags) open() (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	warnSkipped(inv)
 	hosts := inv.Hosts
 	if ff.limit != "" {
 		if hosts, err = inv.Limit(ff.limit); err != nil {
@@ -119,6 +120,14 @@ func (f *fleet) release(h *inventory.Host, r *runner.SSH) {
 }
 
 func (f *fleet) Close() { f.pool.Close() }
+
+// warnSkipped says which files of an inventory directory were not loaded, as
+// ansible-inventory warns about them.
+func warnSkipped(inv *inventory.Inventory) {
+	for _, p := range inv.Skipped {
+		fmt.Fprintf(Stderr, "haltfleet: warning: %s: skipped: neither YAML nor INI inventory\n", oneLine(p))
+	}
+}
 
 // target maps a host's Ansible connection variables to a runner target.
 func target(h *inventory.Host) (runner.Target, error) {

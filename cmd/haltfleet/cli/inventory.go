@@ -22,6 +22,9 @@ func runInventory(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	in, err := inventory.Load(*inv)
+	if err == nil {
+		warnSkipped(in)
+	}
 	if err != nil {
 		return fail(err)
 	}
