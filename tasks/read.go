@@ -57,12 +57,16 @@ func readState(ctx context.Context, r runner.Runner, spec readSpec) (stateRead, 
 	if err != nil {
 		return stateRead{}, fmt.Errorf("%s: facts: %w", host, err)
 	}
-	// The files go through the facts script's one awk (no process per file); the rest
-	// of the state part is plain POSIX too, as every sectioned script is. sh -c pins a
-	// POSIX shell for the facts whatever the login shell is.
+	// One POSIX sh runs the facts and then the state part (exec: no shell stays behind
+	// in between), whatever the login shell is. The files go through the facts script's
+	// one awk, no process per file.
 	files := stateFiles(spec)
 	writeStateRead(s, spec, false)
-	sec, code, stderr, stdout, err := s.execWith(ctx, r, "sh -c "+runner.Quote(scriptWithFiles(n, files))+" </dev/null\n", nil)
+	facts, ok := strings.CutSuffix(scriptWithFiles(n, files), "exit 0\n")
+	if !ok {
+		return stateRead{}, fmt.Errorf("%s: facts: script does not end in exit 0", host)
+	}
+	sec, code, stderr, stdout, err := s.execAs(ctx, r, "exec sh -c "+runner.Quote(facts+s.script()), nil)
 	if err != nil {
 		return stateRead{}, fmt.Errorf("%s: read: %w", host, err)
 	}

@@ -60,14 +60,14 @@ func (s *sectioned) parse(stdout []byte) map[string]string {
 // exec runs the script with sudo and returns its sections, the exit code and stderr.
 // A non-zero exit is not an error here: callers map script exit codes to meanings.
 func (s *sectioned) exec(ctx context.Context, r runner.Runner, stdin io.Reader) (map[string]string, int, string, error) {
-	sec, code, stderr, _, err := s.execWith(ctx, r, "", stdin)
+	sec, code, stderr, _, err := s.execAs(ctx, r, s.script(), stdin)
 	return sec, code, stderr, err
 }
 
-// execWith is exec with prefix run first in the same script (its output comes before the
-// first section and is returned with the rest in stdout).
-func (s *sectioned) execWith(ctx context.Context, r runner.Runner, prefix string, stdin io.Reader) (map[string]string, int, string, []byte, error) {
-	res, err := r.Exec(ctx, runner.Cmd{Command: prefix + s.script(), Stdin: stdin, Sudo: true})
+// execAs is exec of command, a script that embeds this one (its output before the first
+// section is returned with the rest in stdout).
+func (s *sectioned) execAs(ctx context.Context, r runner.Runner, command string, stdin io.Reader) (map[string]string, int, string, []byte, error) {
+	res, err := r.Exec(ctx, runner.Cmd{Command: command, Stdin: stdin, Sudo: true})
 	var ce *runner.CommandError
 	if err != nil && !errors.As(err, &ce) {
 		return nil, 0, "", nil, err
