@@ -53,8 +53,9 @@ func commands() []command {
 }
 
 // Run runs haltfleet with args (without the program name) and returns the exit code.
-// The first SIGINT/SIGTERM asks for a graceful stop (up finishes the hosts in flight and
-// starts no more; read-only commands stop at once), the second cancels everything.
+// The first SIGINT/SIGTERM asks for a graceful stop (up finishes the steps in flight but
+// starts no more hosts and no halt; read-only commands stop at once), the second cancels
+// everything.
 func Run(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -66,7 +67,7 @@ func Run(args []string) int {
 		if _, ok := <-sigs; !ok {
 			return
 		}
-		fmt.Fprintln(Stderr, "\nhaltfleet: interrupted: finishing the hosts in flight, starting no more (interrupt again to abort them)")
+		fmt.Fprintln(Stderr, "\nhaltfleet: interrupted: finishing the steps in flight, starting no more hosts and no more halts (interrupt again to abort them)")
 		close(stop)
 		if _, ok := <-sigs; ok {
 			fmt.Fprintln(Stderr, "\nhaltfleet: aborting the hosts in flight")
