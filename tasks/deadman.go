@@ -263,7 +263,9 @@ const exitLocked = 75
 // naming the holder when another run has it. The lock lives in /run: a reboot clears it.
 func LockCommand(runID string) string {
 	return deadmanVars() + fmt.Sprintf(`mkdir -p "$D" && chmod 700 "$D" || exit %d
-if mkdir "$D/lock" 2>/dev/null; then printf '%%s\n' %s > "$D/lock/owner" || { rm -rf "$D/lock"; exit %d; }
+if mkdir "$D/lock" 2>/dev/null; then
+  # dash's printf says only "I/O error" when the write fails; tee names the cause (a full /run).
+  printf '%%s\n' %s > "$D/lock/owner" 2>/dev/null || { echo x | tee "$D/lock/owner" >/dev/null; rm -rf "$D/lock"; exit %d; }
 elif [ "$(cat "$D/lock/owner" 2>/dev/null)" = %s ]; then :
 else echo "held by run $(cat "$D/lock/owner" 2>/dev/null) since $(date -r "$D/lock" 2>/dev/null); remove $D/lock if that run is gone" >&2; exit %d
 fi

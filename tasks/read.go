@@ -224,6 +224,10 @@ func lockResult(host string, sec map[string]string) (holder string, err error) {
 		}
 		return owner, fmt.Errorf("%s: lock: %w: %s", host, ErrLocked, msg)
 	}
+	msg := strings.TrimSpace(strings.Join(lines[:len(lines)-1], "\n"))
+	if code, ok := strings.CutPrefix(last, "failed "); ok {
+		return "", fmt.Errorf("%s: lock: exit %s: %s", host, code, orNone(msg))
+	}
 	return "", fmt.Errorf("%s: lock: %s", host, orNone(out))
 }
 
