@@ -97,39 +97,17 @@ func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f F
 	} else {
 		in.emit("facts", StatusStart, "gathering facts")
 	}
-	// The run's first host loads the desired ruleset in a throwaway namespace while its
-	// read runs; the hosts after it compare against that.
-	var publish func(key string, canon []string, text string, err error)
-	type canonResult struct {
-		canon []string
-		text  string
-		err   error
-	}
-	canonCh := make(chan canonResult, 1)
-	if desired != "" {
-		var claimed bool
-		if publish, claimed = in.Canons.claim(desired); claimed {
-			go func() {
-				c, t, err := canonicaliseDesired(ctx, in.Runner, desired)
-				canonCh <- canonResult{c, t, err}
-			}()
-		}
-	}
+	publish := startCanon(ctx, in, desired)
 	rd, err := readState(ctx, in.Runner, readSpec{lockID: lockID, ruleset: desired != "", sysctls: sortedKeys(s.Sysctls)})
-	if publish != nil {
-		key := ""
-		if live, lerr := liveRuleset(host, rd.sec); err == nil && lerr == nil {
-			key = stateKey(desired, rd.facts, live, rd.sec)
-		}
-		r := <-canonCh
-		publish(key, r.canon, r.text, r.err)
-	}
+	publish(rd, err)
 	f = rd.facts
 	if f.Host == "" {
 		f.Host = host
 	}
 	if err != nil {
-		return f, nil, "", "", in.fail("facts", err)
+		// The lock may have been taken before the read failed: the caller's unlock is
+		// safe either way (it removes only a lock this run owns).
+		return f, nil, "", lockID, in.fail("facts", err)
 	}
 	if lockID != "" {
 		owner, lerr := lockResult(host, rd.sec)
@@ -177,6 +155,38 @@ func prepare(ctx context.Context, in UpInput, lockID string, withDiff bool) (f F
 	}
 	in.emit("plan", StatusOK, "%d changes", len(changes))
 	return f, changes, desired, held, nil
+}
+
+// startCanon makes the run's first host of a desired ruleset load it in a throwaway
+// namespace on a second session while its read runs; the hosts after it compare against
+// that. The returned publish must be called with the read's outcome (it waits for the
+// load and files it under this host's key); for every other host it does nothing.
+func startCanon(ctx context.Context, in UpInput, desired string) func(stateRead, error) {
+	if desired == "" {
+		return func(stateRead, error) {}
+	}
+	publish, claimed := in.Canons.claim(desired)
+	if !claimed {
+		return func(stateRead, error) {}
+	}
+	type canonResult struct {
+		canon []string
+		text  string
+		err   error
+	}
+	ch := make(chan canonResult, 1)
+	go func() {
+		c, t, err := canonicaliseDesired(ctx, in.Runner, desired)
+		ch <- canonResult{c, t, err}
+	}()
+	return func(rd stateRead, err error) {
+		key := ""
+		if live, lerr := liveRuleset(in.Host.Name, rd.sec); err == nil && lerr == nil {
+			key = stateKey(desired, rd.facts, live, rd.sec)
+		}
+		r := <-ch
+		publish(key, r.canon, r.text, r.err)
+	}
 }
 
 // Plan is Up without touching the host (beyond the temp files reading it needs, which
