@@ -289,7 +289,11 @@ func Up(ctx context.Context, in UpInput) (UpResult, error) {
 		res.Halted = true
 		in.emit("halt", StatusOK, "SSH gone after %s", res.Gone.Round(time.Millisecond))
 	}
-	res.Probes, err = runProbes(ctx, in)
+	settle := time.Duration(0)
+	if res.Halted {
+		settle = probeSettle
+	}
+	res.Probes, err = runProbes(ctx, in, settle)
 	return finish(err)
 }
 
@@ -315,12 +319,18 @@ func ProbeHalted(ctx context.Context, in UpInput) (UpResult, error) {
 	res := UpResult{Host: in.Host.Name, Halted: true}
 	in.emit("halt", StatusSkipped, "host does not answer SSH: probing only")
 	var err error
-	res.Probes, err = runProbes(ctx, in)
+	res.Probes, err = runProbes(ctx, in, 0)
 	res.Elapsed = time.Since(start)
 	return res, err
 }
 
-func runProbes(ctx context.Context, in UpInput) ([]ProbeResult, error) {
+// probeSettle bounds how long a host that has just halted gets to settle before its
+// probes count: its shutdown runs on the CPU that forwards, so on a slow machine a probe
+// can time out while the halt is still in progress. A round with a failure is repeated
+// (all probes, so the verdict comes from one consistent round) until this bound.
+var probeSettle = 30 * time.Second
+
+func runProbes(ctx context.Context, in UpInput, settle time.Duration) ([]ProbeResult, error) {
 	probes := in.Host.Settings.Probes
 	if len(probes) == 0 {
 		return nil, nil
@@ -328,6 +338,32 @@ func runProbes(ctx context.Context, in UpInput) ([]ProbeResult, error) {
 	if in.ProbeFrom == nil {
 		return nil, in.fail("probe", fmt.Errorf("%s: probe: no way to reach the probing hosts", in.Host.Name))
 	}
+	deadline := time.Now().Add(settle)
+	out, failed := probeRound(ctx, in, probes)
+	for round := 2; failed > 0 && time.Now().Before(deadline) && ctx.Err() == nil; round++ {
+		in.emit("probe", StatusStart, "%d of %d probes failed; probing again (round %d) while the host settles", failed, len(probes), round)
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+		}
+		out, failed = probeRound(ctx, in, probes)
+	}
+	for _, pr := range out {
+		status := StatusOK
+		if !pr.OK {
+			status = StatusFailed
+		}
+		p := pr.Probe
+		in.emit("probe", status, "%s -> %s %s: %s (expect %s)%s", p.From, p.Proto, p.To, openWord(pr), p.Expect, errSuffix(pr.Err))
+	}
+	if failed > 0 {
+		return out, fmt.Errorf("%s: probe: %w: %d of %d", in.Host.Name, ErrProbeFailed, failed, len(probes))
+	}
+	return out, nil
+}
+
+// probeRound runs every probe once.
+func probeRound(ctx context.Context, in UpInput, probes []inventory.Probe) ([]ProbeResult, int) {
 	var out []ProbeResult
 	failed := 0
 	for _, p := range probes {
@@ -339,17 +375,11 @@ func runProbes(ctx context.Context, in UpInput) ([]ProbeResult, error) {
 			pr = RunProbe(ctx, r, p)
 		}
 		out = append(out, pr)
-		status := StatusOK
 		if !pr.OK {
-			status = StatusFailed
 			failed++
 		}
-		in.emit("probe", status, "%s -> %s %s: %s (expect %s)%s", p.From, p.Proto, p.To, openWord(pr), p.Expect, errSuffix(pr.Err))
 	}
-	if failed > 0 {
-		return out, fmt.Errorf("%s: probe: %w: %d of %d", in.Host.Name, ErrProbeFailed, failed, len(probes))
-	}
-	return out, nil
+	return out, failed
 }
 
 func openWord(pr ProbeResult) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/haltfleet/haltfleet/inventory"
 	"github.com/haltfleet/haltfleet/runner"
@@ -158,9 +159,42 @@ func TestUpProbeFailureIsAnError(t *testing.T) {
 		return runner.Result{Stdout: []byte("succeeded\nrc=0\n")}, nil, true
 	}
 	s := inventory.Settings{Halt: true, Probes: []inventory.Probe{{From: "lan1", To: "10.0.0.1:22", Proto: "tcp", Expect: "closed"}}}
+	old := probeSettle
+	probeSettle = 3 * time.Second
+	t.Cleanup(func() { probeSettle = old })
+	start := time.Now()
 	res, err := Up(context.Background(), upInput(h, s, &eventLog{}, prober))
 	if !errors.Is(err, ErrProbeFailed) || !res.Halted || res.Probes[0].OK {
 		t.Fatalf("Up = %+v, %v", res, err)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("a failing probe was not retried while the host settles (done after %s)", took)
+	}
+}
+
+// TestUpProbesSettle: a probe that fails while the halt is still in progress (the
+// forwarding CPU busy with the shutdown) passes once the host settles, and all probes
+// are judged from that one round.
+func TestUpProbesSettle(t *testing.T) {
+	h, f := upHost(t)
+	withFacts(t, f)
+	prober := newFakeHost("lan1")
+	calls := 0
+	prober.respond = func(c string) (runner.Result, error, bool) {
+		calls++
+		if calls <= 2 {
+			return runner.Result{Stdout: []byte("timed out\nrc=1\n")}, nil, true
+		}
+		return runner.Result{Stdout: []byte("succeeded\nrc=0\n")}, nil, true
+	}
+	s := inventory.Settings{Halt: true, Probes: []inventory.Probe{{From: "lan1", To: "10.0.0.1:80", Proto: "tcp", Expect: "open"}}}
+	log := &eventLog{}
+	res, err := Up(context.Background(), upInput(h, s, log, prober))
+	if err != nil || !res.Halted || len(res.Probes) != 1 || !res.Probes[0].OK {
+		t.Fatalf("Up = %+v, %v", res, err)
+	}
+	if calls != 3 || !log.has("probe", StatusStart) {
+		t.Errorf("want three rounds with a retry event, got %d probe calls", calls)
 	}
 }
 
