@@ -90,6 +90,10 @@ func TestE2E(t *testing.T) {
 	events := filepath.Join(l.StateDir, "events.ndjson")
 	code, out := haltfleet(ctx, t, append([]string{"up", "--limit", "firewalls", "--yes", "--events", events}, common...)...)
 	if code != 0 {
+		time.Sleep(5 * time.Second) // let a slow guest's last console lines arrive
+		for _, vm := range l.VMs {
+			t.Logf("%s console, last lines:\n%s", vm.Name, consoleTail(l, vm))
+		}
 		t.Fatalf("haltfleet up: exit %d", code)
 	}
 	for _, vm := range l.VMs {
