@@ -3,6 +3,8 @@ package tasks
 import (
 	"strconv"
 	"strings"
+
+	"github.com/haltfleet/haltfleet/runner"
 )
 
 // factsScript is the single POSIX sh program Gather sends. It must run on busybox ash,
@@ -211,14 +213,11 @@ const extraFileCap = 1 << 20
 func scriptWithFiles(nonce string, files []string) string {
 	var b strings.Builder
 	for _, p := range files {
-		q := quoteSh(p)
-		b.WriteString("[ -f " + q + " ] && [ -r " + q + " ] && set -- \"$@\" " + quoteSh("xfile "+p) + " " + strconv.Itoa(extraFileCap) + " " + q + "\n")
+		q := runner.Quote(p)
+		b.WriteString("[ -f " + q + " ] && [ -r " + q + " ] && set -- \"$@\" " + runner.Quote("xfile "+p) + " " + strconv.Itoa(extraFileCap) + " " + q + "\n")
 	}
 	return strings.Replace(strings.Replace(factsScriptFull, "EXTRAFILES\n", b.String(), 1), "NONCE", nonce, 1)
 }
-
-// quoteSh is runner.Quote (POSIX single quotes), here so the script stays in this file.
-func quoteSh(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // factsScriptFull is factsScript with factsAwk in place; factsAwk holds no single quote.
 var factsScriptFull = strings.Replace(factsScript, "AWKPROG", factsAwk, 1)

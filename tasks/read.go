@@ -172,12 +172,11 @@ func writeStateRead(s *sectioned, spec readSpec, files bool) {
 func writeRulesetRead(s *sectioned, files bool) {
 	s.line(`if command -v nft >/dev/null 2>&1; then mark live-json; nft -s -j list ruleset; rc=$?; [ $rc = 0 ] || { mark live-json-failed; echo $rc; }; else mark no-nft; fi`)
 	s.line(`mark ifaces; for i in /sys/class/net/*; do [ -e "$i" ] && printf '%s\n' "${i##*/}"; done`)
-	for _, p := range persistCandidates {
-		if !files {
-			break
+	if files {
+		for _, p := range persistCandidates {
+			q := runner.Quote(p)
+			s.line(fmt.Sprintf("if [ -e %s ]; then mark %s; cat %s; fi", q, runner.Quote("persist-file "+p), q))
 		}
-		q := runner.Quote(p)
-		s.line(fmt.Sprintf("if [ -e %s ]; then mark %s; cat %s; fi", q, runner.Quote("persist-file "+p), q))
 	}
 	// systemctl only where systemd runs; the sysv and OpenRC states are globs.
 	s.line(`c=; [ -r /proc/1/comm ] && read -r c < /proc/1/comm`)

@@ -123,44 +123,32 @@ func auditHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Opt
 		return res
 	}
 	in := tasks.UpInput{Host: *h, Options: opts, ProbeFrom: fl.probeFrom, Canons: fl.canons}
-	if h.Settings.Halt {
-		t, err := target(h)
-		if err != nil {
-			return broken(err)
-		}
-		resolved, err := fl.opts.SSHConfig.Resolve(t)
-		if err != nil {
-			return broken(err)
-		}
-		dctx, cancel := context.WithTimeout(ctx, fl.ff.connectTimeout)
-		derr := fl.dial(h, resolved)(dctx)
-		cancel()
-		if derr != nil {
-			res.State = "halted"
-			up, err := tasks.ProbeHalted(ctx, in)
-			res.Probes = up.Probes
-			for _, p := range up.Probes {
-				if p.Err != "" {
-					return broken(fmt.Errorf("%s: probe %s -> %s %s: %s", h.Name, p.Probe.From, p.Probe.Proto, p.Probe.To, p.Err))
-				}
-				if !p.OK {
-					res.Drift = append(res.Drift, driftItem{Item: fmt.Sprintf("probe %s -> %s %s", p.Probe.From, p.Probe.Proto, p.Probe.To),
-						Summary: fmt.Sprintf("%s, expected %s", openWord(p.Open), p.Probe.Expect)})
-				}
-			}
-			if err != nil && len(res.Drift) == 0 {
-				return broken(err)
-			}
-			return finishAudit(res)
-		}
-		if st.Halted {
-			res.Drift = append(res.Drift, driftItem{Item: "ssh",
-				Summary: fmt.Sprintf("answers SSH again, but run %s halted it: rebooted or power-cycled?", st.HaltedRun)})
-		}
-	}
+	// The connection itself tells a halted host: no separate banner check first.
 	r, err := fl.connect(ctx, h)
+	if err != nil && h.Settings.Halt && silent(err) {
+		res.State = "halted"
+		up, err := tasks.ProbeHalted(ctx, in)
+		res.Probes = up.Probes
+		for _, p := range up.Probes {
+			if p.Err != "" {
+				return broken(fmt.Errorf("%s: probe %s -> %s %s: %s", h.Name, p.Probe.From, p.Probe.Proto, p.Probe.To, p.Err))
+			}
+			if !p.OK {
+				res.Drift = append(res.Drift, driftItem{Item: fmt.Sprintf("probe %s -> %s %s", p.Probe.From, p.Probe.Proto, p.Probe.To),
+					Summary: fmt.Sprintf("%s, expected %s", openWord(p.Open), p.Probe.Expect)})
+			}
+		}
+		if err != nil && len(res.Drift) == 0 {
+			return broken(err)
+		}
+		return finishAudit(res)
+	}
 	if err != nil {
 		return broken(err)
+	}
+	if h.Settings.Halt && st.Halted {
+		res.Drift = append(res.Drift, driftItem{Item: "ssh",
+			Summary: fmt.Sprintf("answers SSH again, but run %s halted it: rebooted or power-cycled?", st.HaltedRun)})
 	}
 	defer fl.release(h, r)
 	in.Runner = r

@@ -143,6 +143,12 @@ func (f *fleet) connect(ctx context.Context, h *inventory.Host) (*runner.SSH, er
 	return f.pool.Get(ctx, t)
 }
 
+// silent reports whether a connect error means the host's SSH does not answer at all
+// (what a halted host looks like), as opposed to answering and refusing us.
+func silent(err error) bool {
+	return errors.Is(err, runner.ErrUnreachable) || errors.Is(err, runner.ErrTimeout)
+}
+
 // reconnect opens a brand-new connection to h (not the pooled one), so the dead-man
 // confirmation proves the new ruleset still admits new connections.
 func (f *fleet) reconnect(h *inventory.Host) func(ctx context.Context) (runner.Runner, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -124,7 +123,7 @@ func upHost(ctx context.Context, fl *fleet, h *inventory.Host, opts tasks.Option
 	}
 	// The connection itself tells a halted host: no separate banner check first.
 	r, err := fl.connect(ctx, h)
-	if err != nil && h.Settings.Halt && (errors.Is(err, runner.ErrUnreachable) || errors.Is(err, runner.ErrTimeout)) {
+	if err != nil && h.Settings.Halt && silent(err) {
 		if journalHalted {
 			return tasks.ProbeHalted(ctx, in)
 		}
